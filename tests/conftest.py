@@ -1,0 +1,1 @@
+"""Shared fixtures. Media is generated here; nothing outside the repository is needed."""
