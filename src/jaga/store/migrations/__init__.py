@@ -1,0 +1,1 @@
+"""Alembic migrations of Jaga's schema, shipped in the package; run by ``Database.migrate``."""

@@ -1,0 +1,1 @@
+"""Alembic revisions, oldest first (``rev_NNNN_<what>.py``)."""
