@@ -1,27 +1,20 @@
-"""The ``jaga`` command. Each sub-command is a thin shell over a library function.
+"""The ``jaga`` command: assembles the sub-commands of :mod:`jaga.commands`.
 
-``jaga hash PATH...`` prints one JSON line (or CSV rows) per file with every signal of its content,
-using :mod:`jaga.signals.batch` -- the same walking, pool and error records as ``jaga scan``.
+Each sub-command is a thin shell over library functions; none holds logic the HTTP service or
+the batch engine lacks.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, TextIO
-
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jaga.errors import JagaError
-from jaga.signals.batch import CSV_FIELDS, csv_rows, hash_files, iter_files, result_record
-from jaga.signals.hashing import ALL_SIGNAL_TYPES, HashOptions
+from jaga.commands import audit as audit_cmd
+from jaga.commands import bank as bank_cmd
+from jaga.commands import hash as hash_cmd
+from jaga.commands import keys as keys_cmd
+from jaga.commands import scan as scan_cmd
+from jaga.commands import serve as serve_cmd
+from jaga.commands import worker as worker_cmd
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -35,103 +28,11 @@ def main() -> None:
     """Jaga: find, stop and report known abuse material by hashing and matching media."""
 
 
-class OutputFormat(StrEnum):
-    jsonl = "jsonl"
-    csv = "csv"
-
-
-@contextmanager
-def open_output(out: Path | None) -> Iterator[TextIO]:
-    """The --out file (created or truncated), or standard output."""
-    if out is None:
-        yield sys.stdout
-        return
-    try:
-        handle = out.open("w", encoding="utf-8", newline="")
-    except OSError as error:
-        raise typer.BadParameter(
-            f"cannot write {out}: {error.strerror}", param_hint="--out"
-        ) from None
-    with handle:
-        yield handle
-
-
-def progress_bar(total: int) -> Progress:
-    """A progress bar on standard error, shown only when it is a terminal."""
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]hashing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}", style="dim"),
-        console=console,
-        disable=not console.is_terminal,
-        transient=True,
-    )
-
-
-def parse_signal_types(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise typer.BadParameter("name at least one signal type", param_hint="--signal")
-    return names
-
-
-@app.command("hash")
-def hash_command(
-    paths: Annotated[
-        list[Path],
-        typer.Argument(help="Files or folders (walked recursively; hidden entries skipped)."),
-    ],
-    signal: Annotated[
-        str,
-        typer.Option(
-            "--signal", "-s", help="Comma-separated signal types to compute.", show_default=True
-        ),
-    ] = ",".join(ALL_SIGNAL_TYPES),
-    output_format: Annotated[
-        OutputFormat,
-        typer.Option("--format", "-f", help="jsonl: one line per file; csv: one row per signal."),
-    ] = OutputFormat.jsonl,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
-    exact: Annotated[
-        bool, typer.Option("--exact", help="Decode at full resolution (PDQ identical to Meta's).")
-    ] = False,
-    dihedral: Annotated[
-        bool, typer.Option("--dihedral", help="Also the 7 rotated/flipped PDQ hashes.")
-    ] = False,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write records here, not to stdout.")
-    ] = None,
-) -> None:
-    """Hash media files: PDQ for images, vPDQ for video, MD5/SHA-1/SHA-256 for everything.
-
-    Bad files get an error record and the batch goes on; the exit code is 1 if any file failed.
-    """
-    try:
-        options = HashOptions(
-            signal_types=parse_signal_types(signal), exact=exact, dihedral=dihedral
-        )
-    except JagaError as error:
-        raise typer.BadParameter(str(error), param_hint="--signal") from None
-    files = list(iter_files(paths))
-    failed = 0
-    with open_output(out) as stream, progress_bar(len(files)) as progress:
-        task = progress.add_task("", total=len(files))
-        writer = None
-        if output_format is OutputFormat.csv:
-            writer = csv.DictWriter(stream, fieldnames=CSV_FIELDS, lineterminator="\n")
-            writer.writeheader()
-        for result in hash_files(files, options, workers):
-            if not result.ok:
-                failed += 1
-            if writer is not None:
-                writer.writerows(csv_rows(result))
-            else:
-                stream.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")
-            stream.flush()
-            progress.update(task, advance=1, description=Path(result.path).name)
-    typer.echo(f"hashed {len(files) - failed} file(s), {failed} failed", err=True)
-    if failed:
-        raise typer.Exit(1)
+app.command("hash")(hash_cmd.hash_command)
+app.command("scan")(scan_cmd.scan_command)
+app.add_typer(bank_cmd.app, name="bank")
+app.command("serve")(serve_cmd.serve_command)
+app.command("worker")(worker_cmd.worker_command)
+app.add_typer(worker_cmd.actions_app, name="actions")
+app.add_typer(keys_cmd.keys_app, name="keys")
+app.add_typer(audit_cmd.audit_app, name="audit")
