@@ -10,6 +10,7 @@ import typer
 
 from jaga.commands import audit as audit_cmd
 from jaga.commands import bank as bank_cmd
+from jaga.commands import eval as eval_cmd
 from jaga.commands import hash as hash_cmd
 from jaga.commands import keys as keys_cmd
 from jaga.commands import scan as scan_cmd
@@ -36,3 +37,4 @@ app.command("worker")(worker_cmd.worker_command)
 app.add_typer(worker_cmd.actions_app, name="actions")
 app.add_typer(keys_cmd.keys_app, name="keys")
 app.add_typer(audit_cmd.audit_app, name="audit")
+app.add_typer(eval_cmd.app, name="eval")
