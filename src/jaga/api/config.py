@@ -57,7 +57,7 @@ class ServiceConfig:
 _ENV = {
     "JAGA_DATABASE_URL": "database_url",
     "JAGA_INDEX_DIR": "index_dir",
-    "JAGA_RULES": "rules_path",
+    "JAGA_RULES_FILE": "rules_path",
     "JAGA_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "JAGA_MAX_IMPORT_BYTES": "max_import_bytes",
     "JAGA_EXACT_HASHING": "exact_hashing",
