@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 from jaga.actions import outbox
 from jaga.api.context import ServiceContext
 from jaga.api.deps import actor, get_context, permission
-from jaga.api.queries import content_matches, content_signals
 from jaga.api.schemas import (
     ActionDetail,
     ContentOut,
@@ -37,6 +36,7 @@ from jaga.signals.hashing import ContentHashes, hash_bytes
 from jaga.signals.registry import get_signal_type
 from jaga.store import audit
 from jaga.store.models import Content
+from jaga.store.repo_log import content_matches, content_signals
 
 router = APIRouter(tags=["content"])
 

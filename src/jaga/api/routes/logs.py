@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from jaga.actions import outbox
 from jaga.api.cursors import decode_cursor, encode_cursor
 from jaga.api.deps import actor, get_context, permission
-from jaga.api.queries import match_page
 from jaga.api.schemas import (
     ActionDetail,
     ActionPage,
@@ -25,6 +24,7 @@ from jaga.api.schemas import (
 )
 from jaga.api.views import action_detail, match_log_out
 from jaga.store import audit
+from jaga.store.repo_log import match_page
 
 router = APIRouter(tags=["logs"])
 

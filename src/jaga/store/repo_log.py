@@ -1,8 +1,4 @@
-"""Read-only queries of the match log and content the API lists (keyset pages, newest first).
-
-These belong with the other ``repo_*`` modules in :mod:`jaga.store` (the one place that speaks
-SQL); they live here until that package grows a ``repo_log`` module of its own.
-"""
+"""Read-only queries of the match log and of content (keyset pages, newest first)."""
 
 from __future__ import annotations
 
