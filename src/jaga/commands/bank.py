@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from jaga.banks import service
@@ -94,7 +95,7 @@ def list_() -> None:
             counts = service.entry_counts(session, bank)
             entries = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "0"
             thresholds = ", ".join(f"{k}={v}" for k, v in sorted((bank.thresholds or {}).items()))
-            table.add_row(
+            cells = (
                 bank.name,
                 bank.kind,
                 "yes" if bank.enabled else "no",
@@ -102,6 +103,7 @@ def list_() -> None:
                 thresholds or "defaults",
                 bank.description,
             )
+            table.add_row(*(escape(cell) for cell in cells))  # a description is not markup
     Console().print(table)
 
 
@@ -240,9 +242,13 @@ def add(
     """Add hashes, given as hex or computed from media files (e.g. confirmed by a reviewer)."""
     if not files and not hash_:
         fail("give media files or --hash values to add")
-    wanted = {s.strip() for s in signals.split(",") if s.strip()}
+    names = [n.strip() for n in signals.split(",") if n.strip()]
+    if not names:
+        raise typer.BadParameter("name at least one signal type", param_hint="--signals")
     items: list[tuple[str, bytes | str, str]] = []
     with user_errors():
+        # Canonical names: an alias (pdq256) must select the signals hashing names pdq.
+        wanted = {get_signal_type(name).name for name in names}
         for text in hash_ or []:
             items.append((get_signal_type(signal_type).name, text, external_id))
     failed = 0
@@ -257,7 +263,9 @@ def add(
                     assert result.error is not None
                     failed += 1
                     err_console.print(
-                        f"[yellow]skipped[/] {result.path}: {result.error.message}", highlight=False
+                        f"[yellow]skipped[/] {escape(result.path)}: {escape(result.error.message)}",
+                        highlight=False,
+                        soft_wrap=True,
                     )
                     continue
                 ident = external_id or Path(result.path).name

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from jaga.banks.service import get_bank
@@ -24,6 +25,7 @@ from jaga.commands.common import (
     settings,
     user_errors,
 )
+from jaga.errors import JagaError
 from jaga.matching.live import LiveMatcher
 from jaga.matching.log import ContentContext, EntryDetails, entry_details, record_content
 from jaga.matching.matcher import MatchPolicy
@@ -82,9 +84,10 @@ def _bank_ids(db: Database, names: list[str]) -> list[int] | None:
         if not bank.enabled:
             # Disabled banks are not in the index: say so rather than report a clean scan.
             err_console.print(
-                f"[yellow]warning:[/] bank {bank.name!r} is disabled: "
+                f"[yellow]warning:[/] bank {escape(repr(bank.name))} is disabled: "
                 "nothing is matched against it",
                 highlight=False,
+                soft_wrap=True,
             )
     return [bank.id for bank in banks]
 
@@ -138,9 +141,11 @@ def scan_command(
                     totals.files, totals.matched, totals.failed + 1, totals.cancelled
                 )
                 err_console.print(
-                    f"[yellow]skipped[/] {result.path}: {result.error.type}: "
-                    f"{result.error.message}",
+                    # Escaped: a file named "a[/b].jpg" is text, not markup.
+                    f"[yellow]skipped[/] {escape(result.path)}: {escape(result.error.type)}: "
+                    f"{escape(result.error.message)}",
                     highlight=False,
+                    soft_wrap=True,  # never break a path: it is copied and grepped
                 )
                 continue
             outcome = matcher.match(result.hashes.signals, bank_ids=bank_ids)
@@ -159,13 +164,26 @@ def scan_command(
                 totals.failed,
                 totals.cancelled + bool(outcome.cancelled),
             )
-    matcher.checkpoint()
+    _checkpoint(matcher)
     # Without --out the JSON lines are on standard output: keep it parseable, table to stderr.
     _print_summary(rows, totals, err_console if out is None else Console())
     if totals.matched:
         raise typer.Exit(EXIT_MATCHES)
     if totals.failed:
         raise typer.Exit(1)
+
+
+def _checkpoint(matcher: LiveMatcher) -> None:
+    """Save the index for the next run; failing to only makes that run slower, so it must not
+    turn a scan that found matches into a crash (exit 1 would hide them)."""
+    try:
+        matcher.checkpoint()
+    except (OSError, JagaError) as error:
+        err_console.print(
+            f"[yellow]warning:[/] could not save the index: {escape(str(error))}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _context(result: FileResult) -> ContentContext:
@@ -190,7 +208,7 @@ def _print_summary(
             how = m.query.variant or "as is"
             if m.query.frame is not None:
                 how += f", frame {m.query.frame}"
-            table.add_row(
+            cells = (
                 path,
                 m.bank_name,
                 str(m.entry_id),
@@ -199,8 +217,9 @@ def _print_summary(
                 how,
                 " ".join(info.labels) if info else "",
             )
+            table.add_row(*(escape(cell) for cell in cells))  # paths and labels are not markup
         console.print(table)
     summary = f"scanned {totals.files} file(s): {totals.matched} matched, {totals.failed} failed"
     if totals.cancelled:
         summary += f", {totals.cancelled} cancelled by an allow-list"
-    err_console.print(summary, highlight=False)
+    err_console.print(summary, highlight=False, soft_wrap=True)

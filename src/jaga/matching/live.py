@@ -212,7 +212,11 @@ class LiveMatcher:
         return indexes, banks, seq
 
     def checkpoint(self, *, force: bool = False) -> bool:
-        """Save a snapshot if anything changed since the last one; returns whether it saved."""
+        """Save a snapshot if anything changed since the last one; returns whether it saved.
+
+        Not saved at a position the feed does not hold (nothing ever changed, or the feed was
+        pruned past it): :meth:`open` could not tell such a snapshot from another store's.
+        """
         if self.index_dir is None:
             return False
         # The sync mutex holds the position still while its feed row is looked up and saved.
