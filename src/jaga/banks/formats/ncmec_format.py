@@ -253,7 +253,8 @@ def _element(group: list[EntryRecord], kind: str, ns: str, count: int) -> Any:
     except FormatError as error:
         raise FormatError(str(error), fmt=NAME, record=count + 1) from None
     tag = f"deleted{kind.capitalize()}" if first.deleted else kind
-    element = etree.Element(f"{ns}{tag}", nsmap={None: NAMESPACE})
+    # lxml takes None as the default-namespace key; lxml-stubs types the map as str -> str.
+    element = etree.Element(f"{ns}{tag}", nsmap={None: NAMESPACE})  # type: ignore[dict-item]
     if member_id is not None or first.extra.get("member_name"):
         member = etree.SubElement(element, f"{ns}member")
         if member_id is not None:
