@@ -53,11 +53,15 @@ def _one_line_error(result: Result, *needles: str) -> str:
     return text
 
 
-def _entries(db: Database, bank: str) -> list[BankEntry]:
+def _entries(db: Database, bank: str, *, variant_rows: bool = False) -> list[BankEntry]:
+    """The bank's entries (or, with ``variant_rows``, its variant rows) in id order."""
+    kind = BankEntry.parent_id.is_not(None) if variant_rows else BankEntry.parent_id.is_(None)
     with db.session() as session:
         bank_id = service.get_bank(session, bank).id
         return list(
-            session.scalars(select(BankEntry).where(BankEntry.bank_id == bank_id).order_by("id"))
+            session.scalars(
+                select(BankEntry).where(BankEntry.bank_id == bank_id, kind).order_by("id")
+            )
         )
 
 

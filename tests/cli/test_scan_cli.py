@@ -93,7 +93,10 @@ def test_matches_exit_2_even_with_failed_files(
     assert match["entry_id"] == entries["one.jpg"]
     assert match["signal_type"] == "pdq"
     assert 0 < match["distance"] <= 31
-    assert match["variant"] == ""
+    # The nearest of the plain hash and its variants (a half-size copy may be nearer through a
+    # central crop: both sides resample crops to 64x64).
+    assert match["variant"] in ("", "crop:1", "crop:2", "crop:3")
+    assert match["entry_variant"] in ("", "crop:4", "crop:8", "square")
     assert match["frame"] is None
     assert match["labels"] == ["A1"]
     assert match["external_id"] == "one.jpg"
@@ -114,12 +117,20 @@ def test_matches_exit_2_even_with_failed_files(
         ]
         assert records_[0].distance == half["matches"][0]["distance"]
         assert not any(r.cancelled_by_allow for r in records_)
-        signals = session.scalar(
-            select(func.count())
-            .select_from(ContentSignal)
-            .where(ContentSignal.content_id == contents[0].id)
+        signals = list(
+            session.execute(
+                select(ContentSignal.signal_type, ContentSignal.variant).where(
+                    ContentSignal.content_id == contents[0].id
+                )
+            )
         )
-        assert signals == 8 + 3  # 8 PDQ orientations, md5, sha1, sha256
+    # md5, sha1, sha256; the plain PDQ hash, its variants, and the three dihedral shortcut
+    # hashes the variants' real turns and mirror do not cover.
+    assert sorted(st for st, _ in signals if st != "pdq") == ["md5", "sha1", "sha256"]
+    pdq = {variant for st, variant in signals if st == "pdq"}
+    assert {"", "turn90", "turn180", "turn270", "mirror", "flipx", "flip_plus1"} <= pdq
+    assert "flip_minus1" in pdq
+    assert not {"rot90", "rot180", "rot270", "flipy"} & pdq
 
 
 def test_no_match_exits_0(scene: dict[str, Path], store: Database, tmp_path: Path) -> None:
@@ -129,8 +140,10 @@ def test_no_match_exits_0(scene: dict[str, Path], store: Database, tmp_path: Pat
     assert out.read_text() == ""
     assert "scanned 2 file(s): 0 matched, 0 failed" in result.stderr
     assert _count(store, Content) == 0
-    # Without the dihedral hashes the mirrored copy is not found.
-    mirrored = _run("scan", str(scene["mirrored"]), "--no-dihedral", "--out", str(out))
+    # Without the dihedral hashes and the variants the mirrored copy is not found.
+    mirrored = _run(
+        "scan", str(scene["mirrored"]), "--no-dihedral", "--no-variants", "--out", str(out)
+    )
     assert mirrored.exit_code == 0
     assert out.read_text() == ""
 

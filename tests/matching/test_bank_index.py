@@ -322,7 +322,7 @@ def test_load_of_damaged_frame_counts_raises(tmp_path: Path) -> None:
 def test_load_of_another_version_raises(tmp_path: Path) -> None:
     target = _saved(tmp_path)
     manifest = _manifest(target)
-    manifest["format"] = 2
+    manifest["format"] = 99
     (target / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexStateError, match="another version"):
         BankIndexSet.load(target)

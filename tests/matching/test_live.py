@@ -5,6 +5,7 @@ Every test runs on SQLite and on PostgreSQL (the ``database`` fixture).
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -322,7 +323,7 @@ def _damage(index_dir: Path, how: str) -> None:
     elif how == "manifest":
         manifest.write_text('{"format": 1, "seq": ')
     elif how == "version":
-        manifest.write_text(manifest.read_text().replace('"format": 1', '"format": 99'))
+        manifest.write_text(re.sub(r'"format": \d+', '"format": 99', manifest.read_text()))
     else:
         index_file.unlink()
 

@@ -372,7 +372,7 @@ def test_service_migration_downgrades_and_upgrades(database: Database) -> None:
         command.downgrade(alembic_config(connection), "0001")
     assert database.revision() == "0001"
     database.migrate()
-    assert database.revision() == "0002"
+    assert int(database.revision() or 0) >= 2  # head: 0002 or a later revision
     _fill(database, 2)
     assert _verify(database).checked == 2
     with pytest.raises(DBAPIError, match="append-only"):

@@ -68,6 +68,7 @@ class ServiceContext:
         self.hash_options = HashOptions(
             exact=config.exact_hashing,
             dihedral=config.dihedral,
+            variants=config.match_variants,
             limits=DEFAULT_LIMITS,
         )
         self.fetch_policy = FetchPolicy(

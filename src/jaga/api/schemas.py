@@ -87,7 +87,15 @@ class MatchOut(BaseModel):
     entry_id: int
     signal_type: str
     distance: int = Field(description="Hamming distance (0 for exact digests).")
-    variant: str = Field(description="Orientation of the content that matched ('' = as is).")
+    variant: str = Field(
+        description="How the content's pixels were prepared for the hash that matched: '' as "
+        "is; an orientation (turn90, mirror, rot90...), crop:N, trim, trim_sym, frame, derot..."
+    )
+    entry_variant: str = Field(
+        default="",
+        description="The bank entry's variant hash that matched ('' = its own hash; crop:N, "
+        "trim or square for entries added from media with variants).",
+    )
     frame: int | None = Field(description="Frame of an animation or video that matched.")
     labels: list[str]
     query_percent: float | None = Field(

@@ -50,6 +50,7 @@ def match_out(match: Match, details: Mapping[int, EntryDetails]) -> MatchOut:
         signal_type=match.signal_type,
         distance=match.distance,
         variant=match.query.variant,
+        entry_variant=match.entry_variant,
         frame=match.query.frame,
         labels=list(info.labels) if info else [],
         query_percent=None if match.query_percent is None else round(match.query_percent, 2),

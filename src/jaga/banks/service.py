@@ -45,6 +45,8 @@ from jaga.store.models import BANK_KINDS, FOREVER, MAX_INLINE_KEY, Bank, BankEnt
 from jaga.store.types import as_utc, utcnow
 
 BANK_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: A variant row's name: a family and an optional ``:number`` (``trim``, ``crop:8``).
+VARIANT_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,23}(:[0-9]{1,4})?")
 LABEL: Final = re.compile(r"[^\s,]{1,64}")
 MAX_LABELS_TEXT: Final = 1024
 MAX_TEXT: Final = 255
@@ -62,6 +64,7 @@ __all__ = [
     "active_hashes",
     "add_entries",
     "add_entry",
+    "add_variants",
     "apply_records",
     "bank_threshold",
     "changes_since",
@@ -71,6 +74,7 @@ __all__ = [
     "disable_entry",
     "enable_entry",
     "entry_counts",
+    "entry_variants",
     "find_entry",
     "get_bank",
     "get_entry",
@@ -256,10 +260,14 @@ def _where(error: JagaError, location: str) -> JagaError:
 
 @dataclass(frozen=True, slots=True)
 class AddedEntry:
-    """The entry's id; ``created`` is False when the hash was in the bank already."""
+    """The entry's id; ``created`` is False when the hash was in the bank already.
+
+    ``variants`` counts the variant rows :func:`add_entry` added with it (see ``variants=``).
+    """
 
     id: int
     created: bool
+    variants: int = 0
 
 
 def add_entry(
@@ -273,11 +281,21 @@ def add_entry(
     external_id: str = "",
     added_at: datetime | None = None,
     disabled_until: datetime | None = None,
+    variants: Iterable[tuple[str, bytes | str]] = (),
 ) -> AddedEntry:
-    """Add one hash (bytes, or text in the signal type's format); a duplicate is not re-added."""
+    """Add one hash (bytes, or text in the signal type's format); a duplicate is not re-added.
+
+    ``variants`` are ``(name, value)`` hashes of the same media to store as variant rows of the
+    entry (see :func:`add_variants`); they are added to an entry that was there already too,
+    so adding media again with variants gives an older entry its variants.
+
+    A hash that is stored already as another entry's variant row becomes an entry of its own
+    (it leaves that entry): whoever adds it as an entry means it as one.
+    """
     found = get_bank(session, bank)
     st = get_signal_type(signal_type)
     data = _value(st, value)
+    wanted = list(variants)
     row = EntryRow(
         bank_id=found.id,
         signal_type=st.name,
@@ -292,10 +310,93 @@ def add_entry(
     ids = insert_entry_rows(session, [row])
     if ids:
         repo_changes.append_entry_changes(session, "add", [(ids[0], found.id, st.name)])
-        return AddedEntry(ids[0], True)
-    existing = repo_entries.find_entry_id(session, found.id, st.name, row.value_key)
-    assert existing is not None
-    return AddedEntry(existing, False)
+        entry_id, created = ids[0], True
+    else:
+        existing = repo_entries.find_entry_id(session, found.id, st.name, row.value_key)
+        assert existing is not None
+        entry_id, created = existing, _promote(session, existing, row)
+    added = len(add_variants(session, entry_id, wanted)) if wanted else 0
+    return AddedEntry(entry_id, created, added)
+
+
+def _promote(session: Session, entry_id: int, row: EntryRow) -> bool:
+    """Turn a variant row into a plain entry with ``row``'s fields; False if it is plain."""
+    entry = session.get(BankEntry, entry_id)
+    assert entry is not None
+    if entry.parent_id is None:
+        return False
+    entry.parent_id = None
+    entry.variant = ""
+    entry.labels, entry.source, entry.external_id = row.labels, row.source, row.external_id
+    entry.added_at, entry.disabled_until = row.added_at, row.disabled_until
+    session.flush()
+    repo_changes.append_entry_changes(
+        session, "update", [(entry.id, entry.bank_id, entry.signal_type)]
+    )
+    return True
+
+
+def _variant_name(name: str) -> str:
+    if not isinstance(name, str) or not VARIANT_NAME.fullmatch(name):
+        raise InvalidEntry(
+            f"invalid variant name {name!r}: a lowercase family and an optional ':number', "
+            "e.g. 'trim' or 'crop:8'"
+        )
+    return name
+
+
+def add_variants(
+    session: Session, entry: BankEntry | int, variants: Iterable[tuple[str, bytes | str]]
+) -> list[int]:
+    """Store extra hashes of an entry's media as its variant rows; returns the new rows' ids.
+
+    Each ``(name, value)`` is a hash of the entry's signal type (bytes or text), named as in
+    :mod:`jaga.signals.variants` (``"crop:8"``, ``"trim"``, ``"square"``). Variant rows copy the
+    entry's labels, provenance and disabled state, and go on the change feed. A value equal to
+    any hash in the bank already (the entry's own, another entry's, another variant's) is
+    skipped: it would match nothing new. Variants of a variant row are refused.
+    """
+    parent = entry if isinstance(entry, BankEntry) else get_entry(session, entry)
+    if parent.parent_id is not None:
+        raise InvalidEntry(
+            f"entry {parent.id} is a variant of entry {parent.parent_id}; "
+            "add variants to the entry itself"
+        )
+    st = get_signal_type(parent.signal_type)
+    rows: list[dict[str, object]] = []
+    seen: set[bytes] = {parent.value_key}
+    for name, value in variants:
+        data = _value(st, value)
+        key = value_key(data)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "bank_id": parent.bank_id,
+                "signal_type": st.name,
+                "value": data,
+                "value_key": key,
+                "labels": parent.labels,
+                "source": parent.source,
+                "external_id": parent.external_id,
+                "added_at": parent.added_at,
+                "disabled_until": parent.disabled_until,
+                "variant": _variant_name(name),
+                "parent_id": parent.id,
+            }
+        )
+    ids = repo_entries.insert_entries(session, rows)
+    if ids:
+        repo_changes.append_entry_changes(
+            session, "add", [(entry_id, parent.bank_id, st.name) for entry_id in ids]
+        )
+    return ids
+
+
+def entry_variants(session: Session, entry_id: int) -> list[BankEntry]:
+    """The variant rows of an entry (none for an entry added from a hash)."""
+    return repo_entries.variants_of(session, entry_id)
 
 
 def get_entry(session: Session, entry_id: int, *, bank: BankRef | None = None) -> BankEntry:
@@ -324,7 +425,11 @@ def disable_entry(
     *,
     bank: BankRef | None = None,
 ) -> BankEntry:
-    """Stop an entry matching until ``until`` (aware; naive means UTC), or for good if None."""
+    """Stop an entry matching until ``until`` (aware; naive means UTC), or for good if None.
+
+    An entry's variant rows are disabled with it; a variant row named by its own id is disabled
+    alone (one variant that matches what it should not, the entry still matching).
+    """
     entry = get_entry(session, entry_id, bank=bank)
     if until is None:
         target = FOREVER
@@ -332,32 +437,42 @@ def disable_entry(
         target = as_utc(until)
         if target <= utcnow():
             raise InvalidInput(f"disable until {target.isoformat()} is not in the future")
-    if entry.disabled_until != target:
-        entry.disabled_until = target
-        session.flush()
-        repo_changes.append_entry_changes(
-            session, "update", [(entry.id, entry.bank_id, entry.signal_type)]
-        )
+    _set_disabled(session, entry, target)
     return entry
 
 
 def enable_entry(session: Session, entry_id: int, *, bank: BankRef | None = None) -> BankEntry:
+    """Let an entry match again, with its variant rows (or one variant row, by its id)."""
     entry = get_entry(session, entry_id, bank=bank)
-    if entry.disabled_until is not None:
-        entry.disabled_until = None
-        session.flush()
-        repo_changes.append_entry_changes(
-            session, "update", [(entry.id, entry.bank_id, entry.signal_type)]
-        )
+    _set_disabled(session, entry, None)
     return entry
 
 
+def _set_disabled(session: Session, entry: BankEntry, target: datetime | None) -> None:
+    """Set ``disabled_until`` on an entry and its variant rows; feed rows for those changed."""
+    changed: list[tuple[int, int, str]] = []
+    if entry.disabled_until != target:
+        entry.disabled_until = target
+        session.flush()
+        changed.append((entry.id, entry.bank_id, entry.signal_type))
+    if entry.parent_id is None:
+        rows = repo_entries.set_variants_disabled(session, entry.id, target)
+        changed.extend((row_id, entry.bank_id, st) for row_id, st in rows)
+    if changed:
+        repo_changes.append_entry_changes(session, "update", changed)
+
+
 def delete_entry(session: Session, entry_id: int, *, bank: BankRef | None = None) -> None:
+    """Delete an entry and its variant rows (or one variant row, by its id)."""
     entry = get_entry(session, entry_id, bank=bank)
-    key = (entry.id, entry.bank_id, entry.signal_type)
+    keys = [
+        (row_id, entry.bank_id, st)
+        for row_id, st in repo_entries.delete_variants_of(session, [entry.id])
+    ]
+    keys.append((entry.id, entry.bank_id, entry.signal_type))
     session.delete(entry)
     session.flush()
-    repo_changes.append_entry_changes(session, "remove", [key])
+    repo_changes.append_entry_changes(session, "remove", keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,22 +491,35 @@ def page_entries(
     after: int | None = None,
     limit: int = 100,
     newest_first: bool = False,
+    include_variants: bool = False,
 ) -> EntryPage:
-    """Keyset pagination by entry id: stable under inserts, O(limit) however deep the page."""
+    """Keyset pagination by entry id: stable under inserts, O(limit) however deep the page.
+
+    Variant rows are parts of their entry, not entries: listed only with ``include_variants``
+    (see :func:`entry_variants` for one entry's).
+    """
     found = get_bank(session, bank)
     if not 1 <= limit <= 10_000:
         raise InvalidInput(f"page size must be between 1 and 10000, got {limit}")
     name = get_signal_type(signal_type).name if signal_type is not None else None
     entries = repo_entries.page(
-        session, found.id, signal_type=name, after=after, limit=limit, newest_first=newest_first
+        session,
+        found.id,
+        signal_type=name,
+        after=after,
+        limit=limit,
+        newest_first=newest_first,
+        include_variants=include_variants,
     )
     next_after = entries[-1].id if len(entries) == limit else None
     return EntryPage(entries, next_after)
 
 
-def entry_counts(session: Session, bank: BankRef) -> dict[str, int]:
-    """Number of entries of a bank per signal type."""
-    return repo_entries.count_by_signal_type(session, get_bank(session, bank).id)
+def entry_counts(session: Session, bank: BankRef, *, variants: bool = False) -> dict[str, int]:
+    """Number of entries of a bank per signal type; with ``variants``, of variant rows."""
+    return repo_entries.count_by_signal_type(
+        session, get_bank(session, bank).id, variant_rows=variants
+    )
 
 
 # -- many entries --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from jaga.signals.batch import hash_files, iter_files
 from jaga.signals.hashing import HashOptions
 from jaga.signals.registry import get_signal_type
 from jaga.store.audit import append as audit
+from jaga.store.db import Database
 
 app = typer.Typer(no_args_is_help=True, help="Manage hash banks and their entries.")
 
@@ -93,7 +94,14 @@ def list_() -> None:
     with user_errors(), db.session() as session:
         for bank in service.list_banks(session):
             counts = service.entry_counts(session, bank)
-            entries = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "0"
+            extra = service.entry_counts(session, bank, variants=True)
+            entries = (
+                ", ".join(
+                    f"{k} {v}" + (f" (+{extra[k]} variant hashes)" if extra.get(k) else "")
+                    for k, v in sorted(counts.items())
+                )
+                or "0"
+            )
             thresholds = ", ".join(f"{k}={v}" for k, v in sorted((bank.thresholds or {}).items()))
             cells = (
                 bank.name,
@@ -238,6 +246,15 @@ def add(
     labels: Annotated[list[str] | None, typer.Option(help="Labels, e.g. A1 (repeat).")] = None,
     source: Annotated[str, typer.Option(help="Provenance, e.g. reviewer or exchange.")] = "cli",
     external_id: Annotated[str, typer.Option(help="Id in the source system.")] = "",
+    variants: Annotated[
+        bool | None,
+        typer.Option(
+            "--variants/--no-variants",
+            help="For image files: also store PDQ hashes of central crops, the image without "
+            "its border and its centred square, so cropped copies match (default: on for "
+            "known-material banks, off for allow-lists).",
+        ),
+    ] = None,
 ) -> None:
     """Add hashes, given as hex or computed from media files (e.g. confirmed by a reviewer)."""
     if not files and not hash_:
@@ -245,15 +262,22 @@ def add(
     names = [n.strip() for n in signals.split(",") if n.strip()]
     if not names:
         raise typer.BadParameter("name at least one signal type", param_hint="--signals")
-    items: list[tuple[str, bytes | str, str]] = []
+    items: list[tuple[str, bytes | str, str, list[tuple[str, bytes]]]] = []
     with user_errors():
         # Canonical names: an alias (pdq256) must select the signals hashing names pdq.
         wanted = {get_signal_type(name).name for name in names}
         for text in hash_ or []:
-            items.append((get_signal_type(signal_type).name, text, external_id))
+            items.append((get_signal_type(signal_type).name, text, external_id, []))
     failed = 0
+    db = database()
     if files:
-        options = HashOptions(signal_types=tuple(sorted(wanted | {"md5"})), exact=True)
+        if variants is None:
+            variants = _variants_by_default(db, name)
+        options = HashOptions(
+            signal_types=tuple(sorted(wanted | {"md5"})),
+            exact=True,
+            bank_variants=variants and "pdq" in wanted,
+        )
         paths = list(iter_files(files))
         with progress_bar("hashing") as progress:
             task = progress.add_task("", total=len(paths))
@@ -269,38 +293,62 @@ def add(
                     )
                     continue
                 ident = external_id or Path(result.path).name
+                # A still image's bank-side variants belong to its one plain PDQ entry.
+                extra = [(s.variant, s.value) for s in result.hashes.bank_variants]
                 for signal in result.hashes.signals:
                     if (
                         signal.signal_type in wanted
                         and signal.signal_type != "vpdq"
                         and not signal.variant
                     ):
-                        items.append((signal.signal_type, signal.value, ident))
+                        mine = extra if signal.signal_type == "pdq" else []
+                        items.append((signal.signal_type, signal.value, ident, mine))
                 video = result.hashes.vpdq_value() if result.hashes.kind == "video" else None
                 if "vpdq" in wanted and video is not None:  # None: no frame could be hashed
-                    items.append(("vpdq", video, ident))
-    db = database()
-    added = duplicates = 0
+                    items.append(("vpdq", video, ident, []))
+    added = duplicates = variant_rows = 0
     with user_errors(), db.session() as session:
-        for st, value, ident in items:
+        for st, value, ident, extra in items:
             result_entry = service.add_entry(
-                session, name, st, value, labels=labels or (), source=source, external_id=ident
+                session,
+                name,
+                st,
+                value,
+                labels=labels or (),
+                source=source,
+                external_id=ident,
+                variants=extra,
             )
             added += result_entry.created
             duplicates += not result_entry.created
+            variant_rows += result_entry.variants
         audit(
             session,
             actor=_actor(),
             action="bank.add",
             target=f"bank:{name}",
-            details={"added": added, "duplicates": duplicates, "source": source},
+            details={
+                "added": added,
+                "duplicates": duplicates,
+                "variant_hashes": variant_rows,
+                "source": source,
+            },
         )
     typer.echo(
         f"added {added} entr{'y' if added == 1 else 'ies'} to {name!r}"
         + (f", {duplicates} already there" if duplicates else "")
+        + (f" ({variant_rows} variant hashes with them)" if variant_rows else "")
     )
     if failed:
         raise typer.Exit(1)
+
+
+def _variants_by_default(db: Database, bank: str) -> bool:
+    """Variant hashes by default for known material, not for allow-lists: an allow-list
+    entry's variants would cancel matches of more edited copies, and a wrongly allowed copy
+    is a missed report."""
+    with user_errors(), db.session() as session:
+        return service.get_bank(session, bank).kind != "allow"
 
 
 def _parse_until(text: str | None) -> datetime | None:

@@ -58,6 +58,7 @@ def match_record(
             "signal_type": m.signal_type,
             "distance": m.distance,
             "variant": m.query.variant,
+            "entry_variant": m.entry_variant,
             "frame": m.query.frame,
             "labels": list(info.labels) if info else [],
             "external_id": info.external_id if info else "",
@@ -111,6 +112,15 @@ def scan_command(
             "--dihedral/--no-dihedral", help="Also match the 7 rotated/flipped PDQ hashes."
         ),
     ] = True,
+    variants: Annotated[
+        bool,
+        typer.Option(
+            "--variants/--no-variants",
+            help="Also match PDQ hashes of each image turned, mirrored, centre-cropped, without "
+            "its border or frame, and with a small rotation undone (about 10x the hashing time; "
+            "finds most padded, letterboxed, screenshotted, rotated and turned copies).",
+        ),
+    ] = True,
     min_quality: Annotated[
         int, typer.Option(min=0, max=100, help="PDQ/vPDQ hashes under this quality are skipped.")
     ] = 50,
@@ -126,7 +136,7 @@ def scan_command(
         matcher = LiveMatcher(
             db, index_dir=settings().index_dir, policy=MatchPolicy(min_quality=min_quality)
         ).open()
-    options = HashOptions(exact=exact, dihedral=dihedral)
+    options = HashOptions(exact=exact, dihedral=dihedral, variants=variants)
     files = list(iter_files(paths))
     totals = ScanTotals()
     rows: list[tuple[str, Match, EntryDetails | None]] = []
@@ -206,6 +216,8 @@ def _print_summary(
             table.add_column(column, overflow="fold")
         for path, m, info in rows:
             how = m.query.variant or "as is"
+            if m.entry_variant:
+                how += f" ~ bank {m.entry_variant}"
             if m.query.frame is not None:
                 how += f", frame {m.query.frame}"
             cells = (

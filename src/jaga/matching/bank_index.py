@@ -5,6 +5,12 @@ allow-lists trivial (query the banks you want at their own radius, drop a bank b
 indexes) and keeps ids plain: an index id is the bank entry's primary key. vPDQ entries are whole
 videos; their usable frames go into a Hamming index under frame keys ``entry_id << 20 | k`` so a
 query video's frames can be searched all at once and counted per entry afterwards.
+
+Variant rows (extra hashes of an entry's media, see :class:`jaga.store.models.BankEntry`) go into
+a second index of the same slot under their own ids, with :class:`VariantLinks` naming the entry
+and variant each belongs to: :meth:`BankIndexSet.query` answers for entries as before, and
+:meth:`BankIndexSet.query_variants` for variant rows, as hits on their parents. Counts are of
+entries; variant rows are counted apart.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from numpy.typing import NDArray
 
 from jaga.errors import JagaError
 from jaga.index import ExactIndex, HammingIndex, QueryResult, SnapshotError
+from jaga.matching.variant_links import LinksError, VariantLinks
 from jaga.signals import vpdq
 from jaga.signals.registry import get_signal_type
 
@@ -30,7 +37,8 @@ from jaga.signals.registry import get_signal_type
 FRAME_BITS = 20
 _FRAME_MASK = (1 << FRAME_BITS) - 1
 _MANIFEST = "manifest.json"
-_FORMAT = 1
+#: 2: slots may hold variant rows (a second index and its links).
+_FORMAT = 2
 
 AnyIndex = HammingIndex | ExactIndex
 
@@ -61,6 +69,28 @@ class _Slot:
     index: AnyIndex
     # vPDQ only: usable frame count per entry (the target side of the match percentage).
     frames: dict[int, int]
+    # Variant rows, under their own ids, and whose variants they are (None until one is added).
+    variants: AnyIndex | None = None
+    links: VariantLinks | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class VariantHits:
+    """Hits on variant rows, as hits on their parent entries: parallel arrays and a list,
+    one row per (query row, variant row) within the radius."""
+
+    query_index: NDArray[np.int64]
+    entry_ids: NDArray[np.int64]
+    distances: NDArray[np.int32]
+    variants: list[str]
+
+    def __len__(self) -> int:
+        return int(self.entry_ids.shape[0])
+
+    @classmethod
+    def empty(cls) -> VariantHits:
+        none = QueryResult.empty()
+        return cls(none.query_index, none.ids, none.distances, [])
 
 
 class BankIndexSet:
@@ -85,16 +115,29 @@ class BankIndexSet:
         return None if slot is None else slot.index
 
     def entry_count(self, bank_id: int, signal_type: str) -> int:
+        """Entries of one bank and signal type (not counting variant rows)."""
         slot = self._slots.get((bank_id, signal_type))
         if slot is None:
             return 0
         return len(slot.frames) if signal_type == "vpdq" else len(slot.index)
 
+    def variant_count(self, bank_id: int, signal_type: str) -> int:
+        slot = self._slots.get((bank_id, signal_type))
+        return 0 if slot is None or slot.variants is None else len(slot.variants)
+
     def total_entries(self) -> int:
         return sum(self.entry_count(b, st) for (b, st) in self._slots)
 
+    def total_variants(self) -> int:
+        return sum(self.variant_count(b, st) for (b, st) in self._slots)
+
     def memory_bytes(self) -> int:
-        return sum(slot.index.memory_bytes() for slot in self._slots.values())
+        total = 0
+        for slot in self._slots.values():
+            total += slot.index.memory_bytes()
+            if slot.variants is not None:
+                total += slot.variants.memory_bytes()
+        return total
 
     def vpdq_frame_count(self, bank_id: int, entry_id: int) -> int:
         slot = self._slots.get((bank_id, "vpdq"))
@@ -104,16 +147,17 @@ class BankIndexSet:
         key = (bank_id, signal_type)
         slot = self._slots.get(key)
         if slot is None:
-            st = get_signal_type(signal_type)
-            index: AnyIndex
-            if signal_type == "vpdq":
-                index = HammingIndex(256)
-            elif st.kind == "exact":
-                index = ExactIndex(st.size)
-            else:
-                index = HammingIndex(st.size * 8)
-            slot = self._slots[key] = _Slot(index, {})
+            slot = self._slots[key] = _Slot(self._new_index(signal_type), {})
         return slot
+
+    @staticmethod
+    def _new_index(signal_type: str) -> AnyIndex:
+        st = get_signal_type(signal_type)
+        if signal_type == "vpdq":
+            return HammingIndex(256)
+        if st.kind == "exact":
+            return ExactIndex(st.size)
+        return HammingIndex(st.size * 8)
 
     def add(self, bank_id: int, signal_type: str, ids: NDArray[np.int64], values: Any) -> None:
         """Add (or replace) entries. ``values`` is an (n, size) uint8 array, or for vPDQ a
@@ -136,14 +180,47 @@ class BankIndexSet:
             data = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 32)
             slot.index.add(np.array(keys, dtype=np.int64), data)
 
+    def add_variants(
+        self,
+        bank_id: int,
+        signal_type: str,
+        ids: NDArray[np.int64],
+        values: NDArray[np.uint8],
+        parents: NDArray[np.int64],
+        names: Sequence[str],
+    ) -> None:
+        """Add (or replace) variant rows: ``ids`` are their own entry ids, ``parents`` the
+        entries they belong to, ``names`` the variants (``"crop:8"``)."""
+        if len(ids) == 0:
+            return
+        if signal_type == "vpdq":
+            raise IndexStateError("vPDQ entries have no variant rows")
+        if not len(ids) == len(parents) == len(names):
+            raise IndexStateError("variant rows need one parent and one name each")
+        slot = self._slot(bank_id, signal_type)
+        if slot.variants is None or slot.links is None:
+            slot.variants = self._new_index(signal_type)
+            slot.links = VariantLinks()
+        slot.links.add(np.asarray(ids, dtype=np.int64), np.asarray(parents), names)
+        slot.variants.add(np.asarray(ids, dtype=np.int64), np.asarray(values, dtype=np.uint8))
+
+    def settle(self) -> None:
+        """Finish what big loads left pending (call before the first query after one)."""
+        for slot in self._slots.values():
+            if slot.links is not None:
+                slot.links.settle()
+
     def remove(self, bank_id: int, ids: Sequence[int], signal_type: str | None = None) -> int:
-        """Remove entries from one signal type of a bank, or from all of them."""
+        """Remove entries (and variant rows) from one signal type of a bank, or from all."""
         removed = 0
         arr = np.asarray(ids, dtype=np.int64)
         for (b, st), slot in list(self._slots.items()):
             if b != bank_id or (signal_type is not None and st != signal_type):
                 continue
             removed += self._remove_vpdq(slot, arr) if st == "vpdq" else slot.index.remove(arr)
+            if slot.variants is not None and slot.links is not None:
+                removed += slot.variants.remove(arr)
+                slot.links.discard(arr)
         return removed
 
     @staticmethod
@@ -187,6 +264,27 @@ class BankIndexSet:
             return slot.index.query(hashes)
         return slot.index.query(hashes, radius, threads=1)
 
+    def query_variants(
+        self, bank_id: int, signal_type: str, hashes: NDArray[np.uint8], radius: int
+    ) -> VariantHits:
+        """Rows of ``hashes`` against one bank's variant rows, reported as their parents."""
+        slot = self._slots.get((bank_id, signal_type))
+        if slot is None or slot.variants is None or slot.links is None:
+            return VariantHits.empty()
+        if len(slot.variants) == 0:
+            return VariantHits.empty()
+        if isinstance(slot.variants, ExactIndex):
+            result = slot.variants.query(hashes)
+        else:
+            result = slot.variants.query(hashes, radius, threads=1)
+        if len(result) == 0:
+            return VariantHits.empty()
+        try:
+            parents, names = slot.links.resolve(result.ids)
+        except LinksError as error:
+            raise IndexStateError(str(error)) from None
+        return VariantHits(result.query_index, parents, result.distances, names)
+
     @staticmethod
     def frame_entry(keys: NDArray[np.int64]) -> NDArray[np.int64]:
         return keys >> FRAME_BITS
@@ -219,14 +317,21 @@ class BankIndexSet:
         for (bank_id, signal_type), slot in sorted(self._slots.items()):
             name = f"{bank_id}-{signal_type}"
             slot.index.save(staging / name)
-            slots.append(
-                {
-                    "bank_id": bank_id,
-                    "signal_type": signal_type,
-                    "path": name,
-                    "frames": [[k, v] for k, v in sorted(slot.frames.items())],
+            item: dict[str, Any] = {
+                "bank_id": bank_id,
+                "signal_type": signal_type,
+                "path": name,
+                "frames": [[k, v] for k, v in sorted(slot.frames.items())],
+            }
+            if slot.variants is not None and slot.links is not None:
+                slot.variants.save(staging / f"{name}.variants")
+                slot.links.save(staging / f"{name}.links.npy")
+                item["variants"] = {
+                    "path": f"{name}.variants",
+                    "links": f"{name}.links.npy",
+                    "names": list(slot.links.names),
                 }
-            )
+            slots.append(item)
         manifest = {"format": _FORMAT, "seq": seq, "origin": origin, "slots": slots}
         (staging / _MANIFEST).write_text(json.dumps(manifest))
         old = target.with_name(target.name + ".old")
@@ -259,10 +364,19 @@ class BankIndexSet:
                     opener = HammingIndex
                 index = opener.open(path / str(item["path"]))
                 frames = {int(k): int(v) for k, v in item.get("frames", [])}
-                result._slots[(int(item["bank_id"]), signal_type)] = _Slot(index, frames)
+                slot = _Slot(index, frames)
+                extra = item.get("variants")
+                if extra is not None:
+                    if not isinstance(extra, dict) or not isinstance(extra.get("names"), list):
+                        raise TypeError("variants is not an object with names")
+                    slot.variants = opener.open(path / str(extra["path"]))
+                    slot.links = VariantLinks.open(
+                        path / str(extra["links"]), [str(n) for n in extra["names"]]
+                    )
+                result._slots[(int(item["bank_id"]), signal_type)] = slot
             seq = int(manifest["seq"])
             result.origin = str(manifest.get("origin", ""))
-        except SnapshotError as e:
+        except (SnapshotError, LinksError) as e:
             raise IndexStateError(f"saved index at {path} is damaged: {e}") from None
         except (KeyError, TypeError, ValueError, JagaError) as e:
             raise IndexStateError(f"saved index manifest at {path} is invalid: {e}") from None

@@ -13,34 +13,29 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence, Set
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from jaga.banks.service import list_banks
 from jaga.banks.sync import (
     Change,
-    active_hashes,
     changes_since,
-    iter_active_hashes_by_bank,
     latest_change_seq,
     oldest_change_seq,
 )
 from jaga.matching.bank_index import BankIndexSet, IndexStateError
+from jaga.matching.loading import EntryGroup, VariantGroup, active_groups, load_entries
 from jaga.matching.matcher import Matcher, MatchPolicy
 from jaga.matching.rwlock import ReadWriteLock
 from jaga.matching.types import BankInfo, MatchOutcome
 from jaga.signals.base import Signal
-from jaga.signals.registry import get_signal_type, signal_type_names
+from jaga.signals.registry import signal_type_names
 from jaga.store.db import Database
 
 log = logging.getLogger(__name__)
-
-_CHUNK = 100_000
 
 
 @dataclass(frozen=True)
@@ -52,6 +47,8 @@ class MatcherStatus:
     last_sync: float  # time.time() of the last successful sync
     built_from: str  # "snapshot" or "store"
     load_seconds: float
+    #: Variant rows in the indexes (``entries`` counts entries only).
+    variant_rows: int = 0
 
 
 def feed_mark(session: Session, seq: int) -> str | None:
@@ -78,47 +75,6 @@ def load_banks(session: Session) -> dict[int, BankInfo]:
     }
 
 
-def _load_entries(
-    session: Session,
-    indexes: BankIndexSet,
-    signal_types: Iterable[str],
-    *,
-    bank_id: int | None = None,
-) -> int:
-    """Add the active entries of enabled banks (or of one bank) from the store."""
-    loaded = 0
-    for signal_type in signal_types:
-        for row_bank, ids, values in iter_active_hashes_by_bank(
-            session, signal_type, chunk=_CHUNK, bank_id=bank_id
-        ):
-            indexes.add(row_bank, signal_type, ids, values)
-            loaded += len(ids)
-    return loaded
-
-
-EntryGroup = tuple[int, str, NDArray[np.int64], object]
-
-
-def _active_groups(
-    session: Session, entry_ids: Sequence[int], signal_types: Set[str]
-) -> list[EntryGroup]:
-    """Those of ``entry_ids`` that are (still) active, grouped as (bank, type, ids, values)."""
-    grouped: dict[tuple[int, str], tuple[list[int], list[bytes]]] = defaultdict(lambda: ([], []))
-    for entry in active_hashes(session, entry_ids):
-        if entry.signal_type in signal_types:
-            ids, values = grouped[(entry.bank_id, entry.signal_type)]
-            ids.append(entry.id)
-            values.append(entry.value)
-    groups: list[EntryGroup] = []
-    for (bank_id, signal_type), (ids, values) in grouped.items():
-        packed: object = values
-        if signal_type != "vpdq":
-            size = get_signal_type(signal_type).size
-            packed = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(-1, size)
-        groups.append((bank_id, signal_type, np.array(ids, dtype=np.int64), packed))
-    return groups
-
-
 @dataclass
 class _SyncPlan:
     """What one batch of feed rows does to the in-memory indexes, read before locking."""
@@ -128,6 +84,8 @@ class _SyncPlan:
     reload: dict[int, BankIndexSet] = field(default_factory=dict)
     remove: list[tuple[int, int, str | None]] = field(default_factory=list)
     add: list[EntryGroup] = field(default_factory=list)
+    #: Variant rows to add back: (bank, type, ids, values, parent ids, variant names).
+    add_variants: list[VariantGroup] = field(default_factory=list)
 
 
 class LiveMatcher:
@@ -208,7 +166,7 @@ class LiveMatcher:
         seq = latest_change_seq(session)
         banks = load_banks(session)
         indexes = BankIndexSet()
-        _load_entries(session, indexes, self.signal_types)
+        load_entries(session, indexes, self.signal_types)
         return indexes, banks, seq
 
     def checkpoint(self, *, force: bool = False) -> bool:
@@ -284,7 +242,7 @@ class LiveMatcher:
                     # "add" on a whole bank: created, or a bulk import too big to list entry by
                     # entry. An "update" alone changed settings (thresholds): nothing to load.
                     fresh = BankIndexSet()
-                    _load_entries(session, fresh, self.signal_types, bank_id=bank_id)
+                    load_entries(session, fresh, self.signal_types, bank_id=bank_id)
                     plan.reload[bank_id] = fresh
         touched: set[int] = set()
         for change in changes:
@@ -296,7 +254,9 @@ class LiveMatcher:
             if change.op != "remove":
                 touched.add(change.entry_id)
         if touched:
-            plan.add = _active_groups(session, sorted(touched), set(self.signal_types))
+            plan.add, plan.add_variants = active_groups(
+                session, sorted(touched), set(self.signal_types)
+            )
         return plan
 
     def _commit(self, plan: _SyncPlan) -> None:
@@ -309,6 +269,8 @@ class LiveMatcher:
             self._indexes.remove(bank_id, [entry_id], signal_type)
         for bank_id, signal_type, ids, values in plan.add:
             self._indexes.add(bank_id, signal_type, ids, values)
+        for bank_id, signal_type, ids, rows, parents, names in plan.add_variants:
+            self._indexes.add_variants(bank_id, signal_type, ids, rows, parents, names)
         if plan.banks is not None:
             self._banks = plan.banks
 
@@ -336,8 +298,10 @@ class LiveMatcher:
                 last_sync=self._last_sync,
                 built_from=self._built_from,
                 load_seconds=self._load_seconds,
+                variant_rows=self._indexes.total_variants(),
             )
 
     def entry_counts(self) -> dict[tuple[int, str], int]:
+        """Entries per (bank, signal type) in the indexes, not counting variant rows."""
         with self._lock.read():
             return {key: self._indexes.entry_count(*key) for key in self._indexes.keys()}  # noqa: SIM118

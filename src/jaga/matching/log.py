@@ -96,11 +96,17 @@ def _record(
         target_percent=match.target_percent,
         cancelled_by_allow=cancelled,
         allow_entry_id=allow_entry,
+        query_variant=match.query.variant,
+        entry_variant=match.entry_variant,
     )
 
 
 def entry_details(session: Session, entry_ids: Sequence[int]) -> dict[int, EntryDetails]:
-    """Labels, external id and source of matched entries (a handful per content)."""
+    """Labels, external id and source of matched entries (a handful per content).
+
+    Matches name entries, never variant rows (:attr:`Match.entry_variant` says which variant
+    matched), so these are the entry's own details.
+    """
     if not entry_ids:
         return {}
     rows = session.execute(

@@ -60,7 +60,8 @@ class Matcher:
         """Every bank entry within its bank's threshold of any of ``signals``.
 
         ``bank_ids`` restricts the search (``None`` = every enabled bank). The best (smallest
-        distance) signal is kept per bank entry. If any allow-list bank matches, every known
+        distance) signal is kept per bank entry, a hit on one of its variant rows counting as a
+        hit on the entry (see :attr:`Match.rank`). If any allow-list bank matches, every known
         match is cancelled.
         """
         banks = [
@@ -71,7 +72,7 @@ class Matcher:
         for bank in banks:
             for match in self._match_bank(bank, usable):
                 current = best.get(match.key)
-                if current is None or match.distance < current.distance:
+                if current is None or match.rank < current.rank:
                     best[match.key] = match
         found = sorted(best.values(), key=lambda m: (m.bank_name, m.distance, m.entry_id))
         allowed = tuple(m for m in found if m.bank_kind == ALLOW)
@@ -113,8 +114,9 @@ class Matcher:
             return []
         radius = bank.threshold(signal_type, _default_threshold(signal_type))
         rows = np.frombuffer(b"".join(s.value for s in group), dtype=np.uint8)
-        result = self.indexes.query(bank.id, signal_type, rows.reshape(len(group), -1), radius)
-        return [
+        rows = rows.reshape(len(group), -1)
+        result = self.indexes.query(bank.id, signal_type, rows, radius)
+        matches = [
             Match(bank.id, bank.name, bank.kind, entry_id, signal_type, distance, group[qi])
             for qi, entry_id, distance in zip(
                 result.query_index.tolist(),
@@ -123,6 +125,28 @@ class Matcher:
                 strict=True,
             )
         ]
+        # Variant rows (crops, trims... of the entry's media), at the same threshold.
+        hits = self.indexes.query_variants(bank.id, signal_type, rows, radius)
+        matches.extend(
+            Match(
+                bank.id,
+                bank.name,
+                bank.kind,
+                entry_id,
+                signal_type,
+                distance,
+                group[qi],
+                entry_variant=variant,
+            )
+            for qi, entry_id, distance, variant in zip(
+                hits.query_index.tolist(),
+                hits.entry_ids.tolist(),
+                hits.distances.tolist(),
+                hits.variants,
+                strict=True,
+            )
+        )
+        return matches
 
     def _match_video(self, bank: BankInfo, frames: Sequence[Signal]) -> list[Match]:
         """Meta's vPDQ rule: share of query frames with a match, share of target frames hit."""

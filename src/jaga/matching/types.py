@@ -32,6 +32,8 @@ class Match:
     ``query`` is the content's signal that matched (its ``variant`` says which orientation or
     region, its ``frame`` which frame of an animation or video). For vPDQ, ``distance`` is the
     best frame distance and ``query_percent``/``target_percent`` the shares of frames matched.
+    ``entry_variant`` names the bank entry's variant row that matched (``"crop:8"``), ``""``
+    when its own hash did: ``entry_id`` is always the entry itself, never a variant row.
     """
 
     bank_id: int
@@ -43,10 +45,17 @@ class Match:
     query: Signal
     query_percent: float | None = None
     target_percent: float | None = None
+    entry_variant: str = ""
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.bank_id, self.entry_id)
+
+    @property
+    def rank(self) -> tuple[int, bool, bool]:
+        """Which of two matches of one entry to keep: the nearer, then the one through plain
+        hashes (the entry's own, then the content's): the plainest explanation of a match."""
+        return (self.distance, self.entry_variant != "", self.query.variant != "")
 
 
 @dataclass(frozen=True, slots=True)

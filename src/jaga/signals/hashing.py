@@ -14,6 +14,22 @@ Two PDQ modes:
 * exact (``HashOptions(exact=True)``): full-resolution decode; the hash is identical, bit for bit,
   to Meta's reference on the same pixels.
 
+Signal variants (:mod:`jaga.signals.variants`), for still images only:
+
+* ``HashOptions(variants=True)``: the query side. Extra PDQ signals of prepared pixels (the image
+  turned and mirrored for real, central crops, without its border, the photo inside a
+  screenshot, a small rotation undone), each named by ``Signal.variant``. Matching looks every
+  one up, so edited copies match banks that hold only the plain hash. With ``dihedral`` too, the
+  shortcut hashes of the orientations the real ones cover are dropped (they found nothing more
+  on the benchmark corpus): what stays is ``flipx``, ``flip_plus1`` and ``flip_minus1``.
+* ``HashOptions(bank_variants=True)``: the bank side, for adding known media to a bank. The
+  hashes of central crops, the trimmed image and the centred square go into
+  :attr:`ContentHashes.bank_variants` (not ``signals``: they are not for lookups).
+
+Both leave ``signals``' plain hashes exactly as without them. Variants under PDQ quality 50 and
+hashes equal to one already given are dropped. Animated images and video get none: one set per
+frame would multiply the cost by the frame count.
+
 Media errors propagate as the typed errors of :mod:`jaga.media` (UnsupportedMedia, CorruptMedia,
 MediaTooLarge...).
 """
@@ -21,7 +37,7 @@ MediaTooLarge...).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from jaga.errors import InvalidInput
@@ -39,6 +55,14 @@ from jaga.signals.base import Signal
 from jaga.signals.exact import EXACT_ALGORITHMS, exact_digests
 from jaga.signals.pdq import DIHEDRAL_VARIANTS, pdq_hash, pdq_hash_dihedral
 from jaga.signals.registry import get_signal_type
+from jaga.signals.variants import (
+    DEFAULT_CONFIG,
+    MIN_GEOMETRY_SIDE,
+    SHORTCUT_FOR,
+    VariantConfig,
+    bank_variants,
+    query_variants,
+)
 from jaga.signals.vpdq import VpdqFeature, hash_frames, pack
 
 ALL_SIGNAL_TYPES: Final = ("pdq", "vpdq", "md5", "sha1", "sha256")
@@ -57,6 +81,12 @@ class HashOptions:
     dihedral: bool = False  # also the 7 other orientations of each PDQ hash (Signal.variant)
     video_fps: float | None = 1.0  # vPDQ frames per second of video; None: every frame
     limits: MediaLimits = DEFAULT_LIMITS
+    #: Query-side signal variants of still images, as extra pdq signals (module docstring).
+    variants: bool = False
+    #: Bank-side variants of still images, into ContentHashes.bank_variants.
+    bank_variants: bool = False
+    #: Which variants either side computes.
+    variant_config: VariantConfig = DEFAULT_CONFIG
 
     def __post_init__(self) -> None:
         # Canonical names (aliases resolved, unknown names rejected) in the order given.
@@ -85,6 +115,9 @@ class ContentHashes:
     # (0 when neither is known).
     frame_count: int
     signals: tuple[Signal, ...] = field(default_factory=tuple)
+    #: With ``HashOptions(bank_variants=True)``: the pdq hashes to store as variant rows of the
+    #: image's bank entry (``Signal.variant`` names each: ``"crop:8"``, ``"trim"``...).
+    bank_variants: tuple[Signal, ...] = field(default_factory=tuple)
 
     def of_type(self, signal_type: str) -> tuple[Signal, ...]:
         return tuple(s for s in self.signals if s.signal_type == signal_type)
@@ -132,9 +165,11 @@ def _hash_image(data: bytes, options: HashOptions) -> ContentHashes:
         all_frames=want_pdq,
     )
     signals: list[Signal] = []
+    bank: list[Signal] = []
     for name in wanted:
         if name == "pdq":
-            signals.extend(_pdq_signals(decoded, options.dihedral))
+            pdq_signals, bank = _pdq_signals(decoded, options)
+            signals.extend(pdq_signals)
         else:
             signals.extend(_exact_signals(data, (name,)))
     return ContentHashes(
@@ -145,26 +180,57 @@ def _hash_image(data: bytes, options: HashOptions) -> ContentHashes:
         height=decoded.height,
         frame_count=decoded.frame_count,
         signals=tuple(signals),
+        bank_variants=tuple(bank),
     )
 
 
-def _pdq_signals(decoded: DecodedImage, dihedral: bool) -> list[Signal]:
+def _pdq_signals(decoded: DecodedImage, options: HashOptions) -> tuple[list[Signal], list[Signal]]:
+    """The pdq signals of every frame, and the bank-side variants (still images only)."""
     signals: list[Signal] = []
+    bank: list[Signal] = []
     elapsed_ms = 0.0
+    config = options.variant_config
     for frame in decoded.frames:
         frame_no = frame.index if decoded.animated else None
         timestamp = elapsed_ms / 1000.0 if decoded.animated else None
-        if dihedral:
+        # Variants need room for their geometry (smaller images get only the plain hash).
+        still = not decoded.animated and min(frame.rgb.shape[:2]) >= MIN_GEOMETRY_SIDE
+        query_side = options.variants and still
+        if options.dihedral:
             values, quality = pdq_hash_dihedral(frame.rgb)
+            plain = (values[0], quality)
+            covered = {SHORTCUT_FOR[n] for n in config.orientations} if query_side else set()
             signals.extend(
                 Signal("pdq", value, quality, frame_no, timestamp, variant)
                 for value, variant in zip(values, DIHEDRAL_VARIANTS, strict=True)
+                if variant not in covered
             )
         else:
-            value, quality = pdq_hash(frame.rgb)
-            signals.append(Signal("pdq", value, quality, frame_no, timestamp))
+            plain = pdq_hash(frame.rgb)
+            signals.append(Signal("pdq", plain[0], plain[1], frame_no, timestamp))
+        if query_side:
+            signals.extend(_query_variant_signals(frame.rgb, config, plain, signals))
+        if options.bank_variants and still:
+            bank.extend(
+                Signal("pdq", v.value, v.quality, variant=v.name)
+                for v in bank_variants(frame.rgb, config, plain=plain)
+                if v.name and v.value != plain[0]
+            )
         elapsed_ms += float(frame.duration_ms or 0)
-    return signals
+    return signals, bank
+
+
+def _query_variant_signals(
+    rgb: object, config: VariantConfig, plain: tuple[bytes, int], given: list[Signal]
+) -> list[Signal]:
+    """The query-side variants that are not the plain hash or a hash already in ``given``."""
+    seen = {s.value for s in given}
+    out: list[Signal] = []
+    for variant in query_variants(rgb, replace(config, dihedral=False), plain=plain):
+        if variant.name and variant.value not in seen:
+            seen.add(variant.value)
+            out.append(Signal("pdq", variant.value, variant.quality, variant=variant.name))
+    return out
 
 
 def _hash_video(data: bytes, options: HashOptions) -> ContentHashes:

@@ -102,6 +102,14 @@ class BankEntry(Base):
 
     ``labels`` is a space-separated, sorted set of labels (``"A1 B2"``): compact, readable in any
     SQL shell, and exported as-is to CSV. An entry is inactive while ``now < disabled_until``.
+
+    A *variant row* (``parent_id`` set, ``variant`` naming it, e.g. ``"crop:8"``) is an extra
+    hash of the parent entry's media (a central crop, the image without its border...; see
+    :mod:`jaga.signals.variants`), stored so that edited copies still match. It copies the
+    parent's labels and provenance, is disabled, enabled and deleted with it (ON DELETE CASCADE
+    backs up the service, which also writes the change-feed rows), is never exported, and a match
+    on it is reported as a match on the parent. Plain entries have ``parent_id`` NULL and
+    ``variant`` ``""``.
     """
 
     __tablename__ = "bank_entries"
@@ -118,6 +126,14 @@ class BankEntry(Base):
             sqlite_where=text("disabled_until IS NOT NULL"),
             postgresql_where=text("disabled_until IS NOT NULL"),
         ),
+        # A parent's variant rows (disable, enable, delete them with it; the FK's cascade).
+        # Partial: banks from exchanges hold no variant rows, and pay nothing for the index.
+        Index(
+            None,
+            "parent_id",
+            sqlite_where=text("parent_id IS NOT NULL"),
+            postgresql_where=text("parent_id IS NOT NULL"),
+        ),
         # Never reuse the id of a deleted entry: ids live on in indexes, feeds and the match log.
         {"sqlite_autoincrement": True},
     )
@@ -132,6 +148,11 @@ class BankEntry(Base):
     external_id: Mapped[str] = mapped_column(String(255), default="")
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_until: Mapped[datetime | None] = mapped_column(default=None)
+    #: Variant rows only (revision 0003): what was hashed, and the entry it belongs to.
+    variant: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    parent_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("bank_entries.id", ondelete="CASCADE"), default=None
+    )
 
     bank: Mapped[Bank] = relationship(back_populates="entries", lazy="raise_on_sql")
 
@@ -143,6 +164,10 @@ class BankEntry(Base):
     @property
     def label_list(self) -> list[str]:
         return self.labels.split()
+
+    @property
+    def is_variant(self) -> bool:
+        return self.parent_id is not None
 
     def is_active(self, now: datetime | None = None) -> bool:
         if self.disabled_until is None:
@@ -253,6 +278,10 @@ class MatchRecord(Base):
     cancelled_by_allow: Mapped[bool] = mapped_column(Boolean, default=False)
     allow_entry_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = mapped_column(index=True, default=utcnow)
+    #: How it matched (revision 0003): the content's signal variant (``"trim"``, ``"rot90"``)
+    #: and the bank entry's variant row (``"crop:8"``); ``""`` for plain hashes.
+    query_variant: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    entry_variant: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 # --------------------------------------------------------------------------------------------

@@ -53,21 +53,36 @@ def find_entry_id(session: Session, bank_id: int, signal_type: str, key: bytes) 
 def delete_by_keys(
     session: Session, bank_id: int, signal_type: str, keys: Sequence[bytes]
 ) -> list[int]:
-    """Delete the entries with these value keys; returns the ids deleted."""
+    """Delete the entries with these value keys, and their variant rows; returns the ids
+    deleted (variant rows have their parent's signal type)."""
     deleted: list[int] = []
     for start in range(0, len(keys), _IN_CHUNK):
         chunk = list(keys[start : start + _IN_CHUNK])
-        result = session.execute(
-            delete(_ENTRIES)
-            .where(
-                _ENTRIES.c.bank_id == bank_id,
-                _ENTRIES.c.signal_type == signal_type,
-                _ENTRIES.c.value_key.in_(chunk),
-            )
-            .returning(_ENTRIES.c.id)
+        where = (
+            _ENTRIES.c.bank_id == bank_id,
+            _ENTRIES.c.signal_type == signal_type,
+            _ENTRIES.c.value_key.in_(chunk),
         )
+        deleted.extend(
+            row[0] for row in _delete_children(session, select(_ENTRIES.c.id).where(*where))
+        )
+        result = session.execute(delete(_ENTRIES).where(*where).returning(_ENTRIES.c.id))
         deleted.extend(row[0] for row in result)
     return deleted
+
+
+def _delete_children(session: Session, parents: Any) -> list[tuple[int, str]]:
+    """Delete the variant rows of the entries ``parents`` (a select of ids) selects.
+
+    The foreign key's ON DELETE CASCADE would remove them too, but silently: the change feed
+    needs their ids, and on SQLite a row the cascade removed is missing from RETURNING.
+    """
+    result = session.execute(
+        delete(_ENTRIES)
+        .where(_ENTRIES.c.parent_id.in_(parents.scalar_subquery()))
+        .returning(_ENTRIES.c.id, _ENTRIES.c.signal_type)
+    )
+    return [(row[0], row[1]) for row in result]
 
 
 def delete_by_external_ids(
@@ -77,13 +92,53 @@ def delete_by_external_ids(
     deleted: list[tuple[int, str]] = []
     for start in range(0, len(external_ids), _IN_CHUNK):
         chunk = list(external_ids[start : start + _IN_CHUNK])
+        where = (_ENTRIES.c.bank_id == bank_id, _ENTRIES.c.external_id.in_(chunk))
+        deleted.extend(_delete_children(session, select(_ENTRIES.c.id).where(*where)))
+        result = session.execute(
+            delete(_ENTRIES).where(*where).returning(_ENTRIES.c.id, _ENTRIES.c.signal_type)
+        )
+        deleted.extend((row[0], row[1]) for row in result)
+    return deleted
+
+
+def delete_variants_of(session: Session, parent_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """Delete the variant rows of these entries; returns ``(id, signal_type)`` deleted."""
+    deleted: list[tuple[int, str]] = []
+    for start in range(0, len(parent_ids), _IN_CHUNK):
+        chunk = list(parent_ids[start : start + _IN_CHUNK])
         result = session.execute(
             delete(_ENTRIES)
-            .where(_ENTRIES.c.bank_id == bank_id, _ENTRIES.c.external_id.in_(chunk))
+            .where(_ENTRIES.c.parent_id.in_(chunk))
             .returning(_ENTRIES.c.id, _ENTRIES.c.signal_type)
         )
         deleted.extend((row[0], row[1]) for row in result)
     return deleted
+
+
+def set_variants_disabled(
+    session: Session, parent_id: int, disabled_until: datetime | None
+) -> list[tuple[int, str]]:
+    """Give the variant rows of an entry this ``disabled_until``; returns ``(id, signal_type)``
+    of the rows that changed."""
+    column = _ENTRIES.c.disabled_until
+    changed = (
+        column.is_not(None)
+        if disabled_until is None
+        else or_(column.is_(None), column != disabled_until)
+    )
+    result = session.execute(
+        update(_ENTRIES)
+        .where(_ENTRIES.c.parent_id == parent_id, changed)
+        .values(disabled_until=disabled_until)
+        .returning(_ENTRIES.c.id, _ENTRIES.c.signal_type)
+    )
+    return [(row[0], row[1]) for row in result]
+
+
+def variants_of(session: Session, parent_id: int) -> list[BankEntry]:
+    """The variant rows of an entry, in id order."""
+    stmt = select(BankEntry).where(BankEntry.parent_id == parent_id).order_by(BankEntry.id)
+    return list(session.scalars(stmt))
 
 
 def release_expired(session: Session, now: datetime) -> list[tuple[int, int, str]]:
@@ -97,10 +152,14 @@ def release_expired(session: Session, now: datetime) -> list[tuple[int, int, str
     return [(row[0], row[1], row[2]) for row in result]
 
 
-def count_by_signal_type(session: Session, bank_id: int) -> dict[str, int]:
+def count_by_signal_type(
+    session: Session, bank_id: int, *, variant_rows: bool = False
+) -> dict[str, int]:
+    """Entries of a bank per signal type: plain entries, or (``variant_rows``) variant rows."""
+    kind = _ENTRIES.c.parent_id.is_not(None) if variant_rows else _ENTRIES.c.parent_id.is_(None)
     rows = session.execute(
         select(_ENTRIES.c.signal_type, func.count())
-        .where(_ENTRIES.c.bank_id == bank_id)
+        .where(_ENTRIES.c.bank_id == bank_id, kind)
         .group_by(_ENTRIES.c.signal_type)
     )
     return {row[0]: int(row[1]) for row in rows}
@@ -114,9 +173,13 @@ def page(
     after: int | None,
     limit: int,
     newest_first: bool,
+    include_variants: bool = False,
 ) -> list[BankEntry]:
-    """Up to ``limit`` entries of a bank in id order, strictly past the id ``after``."""
+    """Up to ``limit`` entries of a bank in id order, strictly past the id ``after`` (plain
+    entries only unless ``include_variants``)."""
     stmt = select(BankEntry).where(BankEntry.bank_id == bank_id)
+    if not include_variants:
+        stmt = stmt.where(BankEntry.parent_id.is_(None))
     if signal_type is not None:
         stmt = stmt.where(BankEntry.signal_type == signal_type)
     if newest_first:
@@ -169,9 +232,16 @@ def _fetch_in_chunks(
 
 
 def stream_active(
-    session: Session, bank_id: int, signal_type: str, *, now: datetime, chunk: int
+    session: Session,
+    bank_id: int,
+    signal_type: str,
+    *,
+    now: datetime,
+    chunk: int,
+    plain_only: bool = False,
 ) -> Iterator[Sequence[tuple[int, bytes]]]:
-    """``(id, value)`` of the active entries of one bank and signal type, ``chunk`` at a time.
+    """``(id, value)`` of the active entries of one bank and signal type, ``chunk`` at a time
+    (variant rows too, unless ``plain_only``; :func:`stream_active_variants` says whose).
 
     In id order, which walks the (bank_id, id) index and reads the table sequentially; the
     unique (bank, type, value) index would visit rows in hash order, 4x slower on SQLite. Rows
@@ -181,6 +251,26 @@ def stream_active(
     stmt = (
         select(_ENTRIES.c.id, _ENTRIES.c.value)
         .where(_ENTRIES.c.bank_id == bank_id, _ENTRIES.c.signal_type == signal_type, _active(now))
+        .order_by(_ENTRIES.c.id)
+    )
+    if plain_only:
+        stmt = stmt.where(_ENTRIES.c.parent_id.is_(None))
+    yield from _fetch_in_chunks(session, stmt, chunk, raw=True)
+
+
+def stream_active_variants(
+    session: Session, bank_id: int, signal_type: str, *, now: datetime, chunk: int
+) -> Iterator[Sequence[tuple[int, bytes, int, str]]]:
+    """``(id, value, parent_id, variant)`` of the active variant rows of one bank and signal
+    type, in id order, ``chunk`` at a time (through the partial index on ``parent_id``)."""
+    stmt = (
+        select(_ENTRIES.c.id, _ENTRIES.c.value, _ENTRIES.c.parent_id, _ENTRIES.c.variant)
+        .where(
+            _ENTRIES.c.bank_id == bank_id,
+            _ENTRIES.c.signal_type == signal_type,
+            _ENTRIES.c.parent_id.is_not(None),
+            _active(now),
+        )
         .order_by(_ENTRIES.c.id)
     )
     yield from _fetch_in_chunks(session, stmt, chunk, raw=True)
@@ -195,6 +285,34 @@ def active_among(
     for start in range(0, len(ids), _IN_CHUNK):
         stmt = (
             select(_ENTRIES.c.bank_id, _ENTRIES.c.id, _ENTRIES.c.signal_type, _ENTRIES.c.value)
+            .select_from(_ENTRIES.join(_BANKS, _BANKS.c.id == _ENTRIES.c.bank_id))
+            .where(
+                _ENTRIES.c.id.in_(ids[start : start + _IN_CHUNK]),
+                _BANKS.c.enabled.is_(True),
+                _active(now),
+            )
+            .order_by(_ENTRIES.c.id)
+        )
+        found.extend(session.execute(stmt))
+    return found
+
+
+def active_among_linked(
+    session: Session, entry_ids: Sequence[int], *, now: datetime
+) -> list[Row[int, int, str, bytes, int | None, str]]:
+    """As :func:`active_among`, with each row's ``parent_id`` and ``variant`` after its value."""
+    found: list[Row[int, int, str, bytes, int | None, str]] = []
+    ids = sorted(set(entry_ids))
+    for start in range(0, len(ids), _IN_CHUNK):
+        stmt = (
+            select(
+                _ENTRIES.c.bank_id,
+                _ENTRIES.c.id,
+                _ENTRIES.c.signal_type,
+                _ENTRIES.c.value,
+                _ENTRIES.c.parent_id,
+                _ENTRIES.c.variant,
+            )
             .select_from(_ENTRIES.join(_BANKS, _BANKS.c.id == _ENTRIES.c.bank_id))
             .where(
                 _ENTRIES.c.id.in_(ids[start : start + _IN_CHUNK]),
@@ -230,11 +348,18 @@ ExportRow = tuple[str, bytes, str, str, str, datetime, datetime | None]
 
 
 def stream_bank(
-    session: Session, bank_id: int, *, signal_type: str | None, chunk: int
+    session: Session,
+    bank_id: int,
+    *,
+    signal_type: str | None,
+    chunk: int,
+    include_variants: bool = False,
 ) -> Iterator[list[ExportRow]]:
     """What an export needs of every entry of a bank, in id (insertion) order.
 
-    Rows are plain tuples; timestamps are converted once per distinct stored value.
+    Rows are plain tuples; timestamps are converted once per distinct stored value. Variant
+    rows are left out unless asked for: an export is a hash list for other platforms, and a
+    hash derived by Jaga (a crop, a trim) is not a hash of the known media.
     """
     columns = [
         _ENTRIES.c.signal_type,
@@ -248,6 +373,8 @@ def stream_bank(
     stmt = select(*columns).where(_ENTRIES.c.bank_id == bank_id)
     if signal_type is not None:
         stmt = stmt.where(_ENTRIES.c.signal_type == signal_type)
+    if not include_variants:
+        stmt = stmt.where(_ENTRIES.c.parent_id.is_(None))
     dialect = session.get_bind().dialect
     raw = dialect.name == "sqlite"
     if raw:
@@ -265,14 +392,19 @@ def stream_bank(
 __all__ = [
     "ExportRow",
     "active_among",
+    "active_among_linked",
     "count_by_signal_type",
     "delete_by_external_ids",
     "delete_by_keys",
+    "delete_variants_of",
     "enabled_bank_ids",
     "find_entry_id",
     "insert_entries",
     "page",
     "release_expired",
+    "set_variants_disabled",
     "stream_active",
+    "stream_active_variants",
     "stream_bank",
+    "variants_of",
 ]
