@@ -167,7 +167,8 @@ def scan_command(
                     record_content(session, _context(result), result.hashes.signals, outcome)
             stream.write(json.dumps(match_record(result, outcome, details)) + "\n")
             stream.flush()
-            rows.extend((result.path, m, details.get(m.entry_id)) for m in outcome.matches)
+            shown = display_path(result.path, paths)
+            rows.extend((shown, m, details.get(m.entry_id)) for m in outcome.matches)
             totals = ScanTotals(
                 totals.files,
                 totals.matched + bool(outcome.matches),
@@ -205,6 +206,16 @@ def _context(result: FileResult) -> ContentContext:
         size=hashes.size,
         format=hashes.format,
     )
+
+
+def display_path(path: str, roots: list[Path]) -> str:
+    """A file as the table shows it: relative to the scanned folder's parent, so that the name
+    of the folder stays and long absolute prefixes go (the JSON lines keep the full path)."""
+    file = Path(path)
+    for root in roots:
+        if root.is_dir() and file.is_relative_to(root):
+            return str(file.relative_to(root.parent)) if root.parent != root else path
+    return path
 
 
 def _print_summary(
