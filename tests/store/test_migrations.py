@@ -27,3 +27,12 @@ def test_comparison_does_see_a_difference(database: Database) -> None:
     Table("not_migrated", changed, Column("id", Integer, primary_key=True))
     diff = _diff(database, changed)
     assert [d[0] for d in diff if isinstance(d, tuple)] == ["add_table"]
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    """Database.migrate skips Alembic when the database is at HEAD_REVISION; it must be the head."""
+    from alembic.script import ScriptDirectory
+
+    from jaga.store.db import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
