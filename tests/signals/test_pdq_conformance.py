@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pdqhash
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from jaga.signals import _pdq
@@ -236,9 +238,52 @@ def test_bad_pixels_raise_a_typed_error(bad: Any) -> None:
 
 
 def test_the_c_core_rejects_bad_buffers_with_value_error() -> None:
-    for bad in ([1, 2, 3], b"abc", np.zeros((8, 8, 3), np.uint8)[:, ::2]):
+    channels_apart = np.zeros((8, 8, 6), np.uint8)[:, :, ::2]  # R, G, B not adjacent
+    for bad in ([1, 2, 3], b"abc", channels_apart, np.zeros((8, 8, 3), np.uint8)[:, :, ::-1]):
         with pytest.raises(ValueError, match="expected"):
             _pdq.hash(bad)
+
+
+VIEWS: dict[str, Callable[[RGB], RGB]] = {
+    "turn90": lambda a: np.rot90(a, 1),
+    "turn180": lambda a: np.rot90(a, 2),
+    "turn270": lambda a: np.rot90(a, 3),
+    "mirror": lambda a: a[:, ::-1],
+    "flip": lambda a: a[::-1],
+    "transpose": lambda a: a.transpose(1, 0, 2),
+    "crop": lambda a: a[3:-2, 4:-1],
+    "every_other_column_turned": lambda a: np.rot90(a)[:, ::2],
+}
+
+
+@given(
+    h=st.integers(5, 140),
+    w=st.integers(5, 140),
+    seed=st.integers(0, 2**16),
+    view=st.sampled_from(sorted(VIEWS)),
+)
+@settings(max_examples=120, deadline=None)
+def test_the_c_core_hashes_strided_views_in_place_exactly(
+    h: int, w: int, seed: int, view: str
+) -> None:
+    """Turned, mirrored and cropped views go to the C core without a copy (it follows their
+    strides, even negative ones); every entry point must hash them exactly as the reference
+    hashes the same pixels packed."""
+    pixels = VIEWS[view](_shapes(h, w, seed) if seed % 2 else _noise(h, w, seed))
+    if min(pixels.shape[:2]) < 5:
+        return
+    packed = np.ascontiguousarray(pixels)
+    assert _pdq.hash(pixels) == reference(packed)
+    assert _pdq.hash_dihedral(pixels) == _pdq.hash_dihedral(packed)
+    assert _pdq.hash_frame(pixels) == _pdq.hash_frame(packed)
+
+
+def test_a_64x64_view_takes_the_reference_unblurred_path_too() -> None:
+    rgb = _shapes(64, 64, 5)
+    for make in VIEWS.values():
+        view = make(rgb)
+        if view.shape[:2] == (64, 64):
+            assert _pdq.hash(view) == reference(np.ascontiguousarray(view))
 
 
 def test_hashing_is_correct_from_many_threads_at_once() -> None:

@@ -269,8 +269,9 @@ PDQ_INLINE void strip_to_rows(const float *t, int n, float *const *rows) {
 /* The streaming filter.                                                                       */
 
 typedef struct {
-    const uint8_t *rgb;   /* H x W x 3, rows `stride` bytes apart */
-    Py_ssize_t stride;
+    const uint8_t *rgb;   /* pixel (0, 0); rows `stride` bytes apart, pixels `step` bytes apart */
+    Py_ssize_t stride;    /* either may be negative: a turned or mirrored view of an image */
+    Py_ssize_t step;      /* 3 for packed rows; R, G and B are always adjacent */
     int rows, cols;       /* H, W */
     int luma;             /* LUMA_NUMPY or LUMA_FLOAT */
 } pdq_image;
@@ -290,6 +291,7 @@ typedef struct {
     float *cd;               /* H x ndc: row pass 2 at sampled columns */
     float *dd;               /* ndr x ndc: column pass 2 at sampled points */
     float *sum2;             /* ndc accumulators */
+    uint8_t *packed;         /* 3 x W: one row of a strided view, packed */
     int c1_ri, c1_oi, c1_cws;
 } pdq_work;
 
@@ -307,6 +309,7 @@ static void work_free(pdq_work *w) {
     free(w->cd);
     free(w->dd);
     free(w->sum2);
+    free(w->packed);
 }
 
 /* Sample index of output k of 64 along a dimension of n: the reference's centre sampling. */
@@ -358,8 +361,9 @@ static int work_init(pdq_work *w, int H, int W) {
     w->cd = malloc(sizeof(float) * (size_t)H * (size_t)w->ndc);
     w->dd = malloc(sizeof(float) * 64 * 64);
     w->sum2 = malloc(sizeof(float) * 64);
+    w->packed = malloc(3 * (size_t)W);
     if (!w->ring || !w->t_in || !w->t_out || !w->csum || !w->bstrip || !w->cd || !w->dd ||
-        !w->sum2 || !w->lbuf || !w->zero || !w->scratch)
+        !w->sum2 || !w->lbuf || !w->zero || !w->scratch || !w->packed)
         return -1;
     for (int j = 0; j < W; j++) w->csum[j] = 0.0f;
     return 0;
@@ -413,7 +417,16 @@ PDQ_INLINE void luma_strip(pdq_work *w, const pdq_image *img, int r0, int k, flo
             continue;
         }
         float *q = w->lbuf + (size_t)r * W;
-        luma_row(img->rgb + (size_t)(r0 + r) * (size_t)img->stride, W, img->luma, q);
+        const uint8_t *p = img->rgb + (Py_ssize_t)(r0 + r) * img->stride;
+        if (img->step != 3) { /* a strided view (turned, mirrored): pack the row first */
+            for (int j = 0; j < W; j++, p += img->step) {
+                w->packed[3 * j] = p[0];
+                w->packed[3 * j + 1] = p[1];
+                w->packed[3 * j + 2] = p[2];
+            }
+            p = w->packed;
+        }
+        luma_row(p, W, img->luma, q);
         rows[r] = q;
     }
     rows_to_strip(rows, W, t);
@@ -505,8 +518,8 @@ static int downsample(const pdq_image *img, float out[64][64]) {
 /* The reference hashes a 64x64 input without blurring it (non-dihedral entry point only). */
 static void luma_direct64(const pdq_image *img, float out[64][64]) {
     for (int i = 0; i < 64; i++) {
-        const uint8_t *p = img->rgb + (size_t)i * (size_t)img->stride;
-        for (int j = 0; j < 64; j++, p += 3)
+        const uint8_t *p = img->rgb + (Py_ssize_t)i * img->stride;
+        for (int j = 0; j < 64; j++, p += img->step)
             out[i][j] = img->luma == LUMA_NUMPY ? luma_numpy(p[0], p[1], p[2])
                                                 : luma_float(p[0], p[1], p[2]);
     }
@@ -662,10 +675,10 @@ static int pdq_compute(const pdq_image *img, int ndihedral, int direct64, pdq_re
 /* Python interface.                                                                            */
 
 static int get_rgb(PyObject *obj, Py_buffer *view, pdq_image *img, int luma) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_STRIDES | PyBUF_FORMAT) != 0) {
         PyErr_Clear();
         PyErr_Format(PyExc_ValueError,
-                     "expected a C-contiguous (height, width, 3) uint8 array, got %.100s",
+                     "expected a (height, width, 3) uint8 array with adjacent R, G, B, got %.100s",
                      Py_TYPE(obj)->tp_name);
         return -1;
     }
@@ -687,10 +700,16 @@ static int get_rgb(PyObject *obj, Py_buffer *view, pdq_image *img, int luma) {
         PyBuffer_Release(view);
         return -1;
     }
+    if (view->strides != NULL && view->strides[2] != 1) {
+        PyErr_SetString(PyExc_ValueError, "expected R, G and B of a pixel in adjacent bytes");
+        PyBuffer_Release(view);
+        return -1;
+    }
     img->rgb = (const uint8_t *)view->buf;
     img->rows = (int)view->shape[0];
     img->cols = (int)view->shape[1];
-    img->stride = (Py_ssize_t)img->cols * 3;
+    img->stride = view->strides ? view->strides[0] : (Py_ssize_t)img->cols * 3;
+    img->step = view->strides ? view->strides[1] : 3;
     img->luma = luma;
     return 0;
 }

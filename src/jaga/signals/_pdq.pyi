@@ -1,7 +1,9 @@
 """Bit-exact PDQ hashing of RGB pixels (C core). Use :mod:`jaga.signals.pdq` instead.
 
-Every function takes a C-contiguous ``(height, width, 3)`` ``uint8`` buffer (a NumPy array, a
-memoryview...), releases the GIL while it computes, and raises ``ValueError`` for anything else.
+Every function takes a ``(height, width, 3)`` ``uint8`` buffer (a NumPy array, a memoryview...)
+whose rows and pixels may be strided, even backwards (a crop, ``np.rot90`` or ``image[:, ::-1]``
+is hashed without a copy) as long as R, G and B of a pixel are adjacent bytes; it releases the
+GIL while it computes, and raises ``ValueError`` for anything else.
 Images smaller than ``MIN_DIMENSION`` on a side hash to 32 zero bytes with quality 0, as in the
 reference. Hash bytes are the reference's hex string decoded (``bytes.fromhex(hex)``).
 """

@@ -52,13 +52,17 @@ class PdqSignalType(HammingSignalType):
 
 
 def _pixels(rgb: Any) -> Any:
-    """Accept any array-like of 8-bit RGB; copy only when the layout requires it."""
+    """Accept any array-like of 8-bit RGB; copy only when the layout requires it.
+
+    Views are hashed in place (the C core follows any row and pixel strides): a crop, a
+    mirrored or a turned view (``image[::-1]``, ``np.rot90(image)``) costs no copy. Only R, G
+    and B of a pixel must be adjacent bytes."""
     array = np.asarray(rgb)
     if array.dtype != np.uint8:
         raise InvalidPixels(f"PDQ needs uint8 RGB pixels, got dtype {array.dtype}")
     if array.ndim != 3 or array.shape[2] != 3:
         raise InvalidPixels(f"PDQ needs pixels of shape (height, width, 3), got {array.shape}")
-    return np.ascontiguousarray(array)
+    return array if array.strides[2] == 1 else np.ascontiguousarray(array)
 
 
 def pdq_hash(rgb: Any) -> tuple[bytes, int]:
