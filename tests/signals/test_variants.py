@@ -368,3 +368,38 @@ def test_unrelated_images_stay_far_apart() -> None:
 def test_errors_are_jaga_errors() -> None:
     with pytest.raises(JagaError):
         query_variants(np.zeros((2, 2, 3), dtype=np.uint8))
+
+
+def fine_grating(height: int = 512, width: int = 768, seed: int = 0) -> U8:
+    """A photo of fine repetitive detail (a slanted grating of period 2.1 pixels under smooth
+    light): it aliases when shrunk, so its PDQ at half size lies far from its PDQ at full size,
+    like the woven screens and paper textures that defeat half-size turns in the corpus."""
+    rng = np.random.default_rng(seed)
+    light = Image.fromarray(rng.integers(0, 256, (6, 9), dtype=np.uint8))
+    low = np.asarray(light.resize((width, height), Image.Resampling.BICUBIC), dtype=np.float64)
+    y, x = np.mgrid[0:height, 0:width]
+    grating = np.sin(2 * np.pi * (x * np.cos(0.3) + y * np.sin(0.3)) / 2.1) * low / 2
+    grey = np.clip(128 + grating + 0.3 * (low - 128), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.stack([grey] * 3, axis=-1))
+
+
+@pytest.mark.parametrize("seed", [1, 2])  # seed 0's grating has PDQ quality 47: unmatchable
+def test_turns_of_an_image_that_aliases_when_shrunk_are_hashed_at_working_size(seed: int) -> None:
+    """Turns are normally hashed on a half-size copy (cheap); for an image whose PDQ drifts
+    when shrunk, the upload is turned back at working size, which is exact for a pure mirror
+    or quarter turn: the variant equals the original's plain hash, not merely comes near it."""
+    original = fine_grating(seed=seed)
+    plain = plain_only(original)
+    turned = (np.ascontiguousarray(original[:, ::-1]), np.ascontiguousarray(np.rot90(original)))
+    for edited in turned:
+        assert best(query_variants(edited), plain)[0] == 0
+
+
+def test_turns_are_hashed_on_the_small_copy_when_it_does_not_drift() -> None:
+    """The cheap path stays the default: for an ordinary photo the turned-back hash comes from
+    the half-size copy, near the original's hash but (almost always) not bit-equal to it."""
+    original = texture(4, 512, 768)
+    variants = query_variants(np.ascontiguousarray(original[:, ::-1]))
+    mirror = next(v for v in variants if v.name == "mirror")
+    gap = distance(mirror.value, pdq_hash(original)[0])
+    assert 0 < gap <= VARIANT_THRESHOLD

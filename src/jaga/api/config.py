@@ -38,7 +38,7 @@ class ServiceConfig:
     #: border or frame, small rotation undone; see docs/evaluation.md). On by default: against
     #: banks from exchanges (plain hashes) it takes recall of the benchmark's edits from 37% to
     #: 81% (97% against banks added from media with variants) with no unrelated match, for
-    #: about 12 ms more CPU per 768x512 upload (2.4x the work without them, decoding included).
+    #: about 5 ms more CPU per 768x512 upload (1.9x the work without them, decoding included).
     #: Turn it off where the upload path cannot afford that, and scan uploads afterwards.
     match_variants: bool = True
     min_quality: int = 50

@@ -42,6 +42,7 @@ with plain PDQ).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -77,6 +78,9 @@ _FRAME_SIDE: Final = 256
 _CANON_SOURCE_SIDE: Final = 192
 #: Rotation is detected on a copy this small (the angle does not depend on the scale).
 _ROTATION_SIDE: Final = 256
+#: Above this many bits between the PDQ of the small copy and of the full pixels, the upload's
+#: turns are hashed at working size (the small copy aliases; see ``drifts_when_shrunk``).
+_SHRINK_DRIFT: Final = 20
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -92,6 +96,18 @@ _ORIENTATIONS: Final = {
     "flip": Image.Transpose.FLIP_TOP_BOTTOM,
     "transpose": Image.Transpose.TRANSPOSE,
     "transverse": Image.Transpose.TRANSVERSE,
+}
+
+
+#: The same orientations as NumPy views (no copy: the PDQ core reads strided pixels).
+_ORIENTATION_VIEWS: Final[dict[str, Callable[[U8], U8]]] = {
+    "turn90": lambda a: np.rot90(a, 1),
+    "turn180": lambda a: np.rot90(a, 2),
+    "turn270": lambda a: np.rot90(a, 3),
+    "mirror": lambda a: a[:, ::-1],
+    "flip": lambda a: a[::-1],
+    "transpose": lambda a: a.transpose(1, 0, 2),
+    "transverse": lambda a: np.rot90(a, 2).transpose(1, 0, 2),
 }
 
 
@@ -249,18 +265,24 @@ def query_variants(
     out = _Collector(config.min_quality)
     if config.dihedral:
         values, quality = pdq_hash_dihedral(pixels)
+        plain_value = values[0]
         for name, value in zip(DIHEDRAL_VARIANTS, values, strict=True):
             out.add(name, value, quality)
     else:
-        out.add("", *(plain or pdq_hash(pixels)))
+        plain_value, quality = plain or pdq_hash(pixels)
+        out.add("", plain_value, quality)
     if min(pixels.shape[:2]) < MIN_GEOMETRY_SIDE:
         return out.variants
     views = _Views(pixels, config.work_side)
     # The upload turned back by each quarter turn (and mirrored), for real, on the small copy.
     # PDQ's own dihedral shortcut is free but not exact (its blur and sampling are not
-    # symmetric): on images with sharp grids a mirrored copy lands 40+ bits away.
-    for name in config.orientations:
-        out.hash(name, views.oriented(name))
+    # symmetric): on images with sharp grids a mirrored copy lands 40+ bits away. Photos of
+    # fine repetitive detail alias when shrunk (their PDQ moves 30-50 bits at half size):
+    # those are turned at working resolution instead.
+    if config.orientations:
+        full = views.drifts_when_shrunk(plain_value)
+        for name in config.orientations:
+            out.hash(name, views.oriented(name, full=full))
     for percent in config.query_crops:
         out.hash(f"crop:{percent}", views.crop(percent / 100, config.crop_side))
     boxes: list[Box] = []
@@ -280,7 +302,11 @@ def query_variants(
         box = views.in_work(found_frame, (frame_grey.shape[0], frame_grey.shape[1]))
         if box is not None and all(not _same_box(box, other) for other in boxes):
             out.hash("frame", _cut(views.work, box))
-    if config.rotation and _corners_agree(views.grey, _FILL_TOLERANCE):
+    if (
+        config.rotation
+        and _corners_agree(views.grey, _FILL_TOLERANCE)
+        and _shared_colour(views.corner_patches(), _FILL_TOLERANCE) is not None
+    ):
         rotation = estimate_rotation(views.tiny, max_angle=config.max_angle)
         if rotation is not None:
             for name, image in _derotated(views.small, rotation, config):
@@ -326,10 +352,31 @@ class _Views:
             self._tiny = _resized_copy(self.small, _ROTATION_SIDE, self.small_picture)
         return self._tiny
 
-    def oriented(self, name: str) -> U8:
-        """``small`` turned or flipped (see :data:`_ORIENTATIONS`; hashing this at full size
-        would cost four times as much, for about one more match in eighty)."""
-        return np.asarray(self.small_picture.transpose(_ORIENTATIONS[name]))
+    def oriented(self, name: str, *, full: bool = False) -> U8:
+        """``small`` (or with ``full`` the working copy) turned or flipped (see
+        :data:`_ORIENTATIONS`; hashing every image's turns at working size would cost four
+        times as much, for the one photo in eighty that :meth:`drifts_when_shrunk` catches)."""
+        return _ORIENTATION_VIEWS[name](self.work if full else self.small)
+
+    def drifts_when_shrunk(self, plain: bytes) -> bool:
+        """Whether the PDQ of ``small`` lies more than :data:`_SHRINK_DRIFT` bits from the
+        ``plain`` hash of the full pixels: then hashes of ``small`` cannot be trusted to land
+        near the bank's hash of the original, which was taken at full size."""
+        if self.small_picture is self.picture:
+            return False
+        value, _ = pdq_hash(self.small)
+        return _hamming(value, plain) > _SHRINK_DRIFT
+
+    def corner_patches(self) -> U8:
+        """The four 3x3 corner patches of ``small`` (without converting all of it)."""
+        width, height = self.small_picture.size
+        boxes = (
+            (0, 0, 3, 3),
+            (width - 3, 0, width, 3),
+            (0, height - 3, 3, height),
+            (width - 3, height - 3, width, height),
+        )
+        return np.stack([np.asarray(self.small_picture.crop(box)) for box in boxes])
 
     def in_work(self, box: Box | None, found_on: tuple[int, int] | None = None) -> Box | None:
         """A box found on ``small`` (or on an image of shape ``found_on``), in ``work`` pixels."""
@@ -342,6 +389,10 @@ class _Views:
         if side <= 0:
             return central_crop(self.work, fraction)
         return _canonical_crop(self.canon, fraction, side)
+
+
+def _hamming(a: bytes, b: bytes) -> int:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
 def _canonical_crop(picture: Image.Image, fraction: float, side: int) -> U8:
@@ -397,7 +448,7 @@ class _Collector:
     def hash(self, name: str, image: U8) -> None:
         if min(image.shape[:2]) < MIN_SIDE:
             return
-        self.add(name, *pdq_hash(np.ascontiguousarray(image)))
+        self.add(name, *pdq_hash(image))  # views are hashed in place, without a copy
 
 
 def _working_copy(pixels: U8, side: int) -> U8:
@@ -614,7 +665,10 @@ def estimate_rotation(
     fill = _corner_fill(image, tolerance)
     if fill is None:
         return None
-    distance = np.abs(image.astype(np.int16) - np.asarray(fill, dtype=np.int16)).max(axis=2)
+    apart = np.abs(image.astype(np.int16) - np.asarray(fill, dtype=np.int16))
+    # The largest channel difference (np.maximum of the three planes: max(axis=2) over an axis
+    # of three is several times slower).
+    distance = np.maximum(np.maximum(apart[..., 0], apart[..., 1]), apart[..., 2])
     observed = _observed_runs(distance <= tolerance)
     if not _corners_only(observed, height, width) or not _corner_triangles(
         observed, height, width, min_angle, max_angle
@@ -758,10 +812,13 @@ def _corners_agree(grey: U8, tolerance: int) -> bool:
 
 def _corner_fill(image: U8, tolerance: int) -> tuple[int, int, int] | None:
     """The colour shared by at least three of the four corners (3x3 means), or None."""
-    corners = np.stack([image[:3, :3], image[:3, -3:], image[-3:, :3], image[-3:, -3:]]).reshape(
-        4, 9, 3
-    )
-    colours = corners.mean(axis=1)
+    patches = np.stack([image[:3, :3], image[:3, -3:], image[-3:, :3], image[-3:, -3:]])
+    return _shared_colour(patches, tolerance)
+
+
+def _shared_colour(patches: U8, tolerance: int) -> tuple[int, int, int] | None:
+    """The colour shared by at least three of four corner patches (their means), or None."""
+    colours = patches.reshape(4, -1, 3).mean(axis=1)
     centre = np.sort(colours, axis=0)[1:3].mean(axis=0)  # median of four
     agree = np.abs(colours - centre).max(axis=1) <= tolerance
     if agree.sum() < 3:
