@@ -90,7 +90,9 @@ def _change(service: ServiceContext) -> Iterator[Session]:
     service.matcher.sync()
 
 
-def _audit(session: Session, principal: Any, action: str, bank: str, **details: Any) -> None:
+def audit_bank(session: Session, principal: Any, action: str, bank: str, **details: Any) -> None:
+    """One audit record of a change to ``bank`` by ``principal`` (also used by the HMA routes,
+    which add ``via="hma"``)."""
     audit.append(
         session,
         actor=actor(principal),
@@ -132,7 +134,7 @@ def create_bank(body: BankCreate, request: Request, principal: Any = WRITE) -> B
             description=body.description,
             enabled=body.enabled,
         )
-        _audit(
+        audit_bank(
             session,
             principal,
             "bank.create",
@@ -164,7 +166,7 @@ def update_bank(
     changes = body.model_dump(exclude_none=True)
     with _change(service) as session:
         bank = banks.update_bank(session, name, **changes)
-        _audit(session, principal, "bank.update", bank.name, **changes)
+        audit_bank(session, principal, "bank.update", bank.name, **changes)
         result = bank_out(bank)
     return result
 
@@ -178,7 +180,7 @@ def delete_bank(request: Request, name: str = BANK, principal: Any = WRITE) -> B
     with _change(service) as session:
         bank = banks.get_bank(session, name)
         count = banks.delete_bank(session, bank)
-        _audit(session, principal, "bank.delete", bank.name, entries=count)
+        audit_bank(session, principal, "bank.delete", bank.name, entries=count)
         result = BankDeleted(name=bank.name, entries=count)
     return result
 
@@ -259,7 +261,7 @@ def add_entries(
             for i, item in enumerate(items)
         ]
         created = [a.id for a in added if a.created]
-        _audit(session, principal, "bank.entries.add", bank.name, entry_ids=created)
+        audit_bank(session, principal, "bank.entries.add", bank.name, entry_ids=created)
     return EntriesAdded(entries=added, added=len(created), duplicates=len(added) - len(created))
 
 
@@ -295,7 +297,7 @@ def disable_entry(
     with _change(service) as session:
         bank = banks.get_bank(session, name)
         entry = banks.disable_entry(session, entry_id, until, bank=bank)
-        _audit(
+        audit_bank(
             session,
             principal,
             "bank.entry.disable",
@@ -319,7 +321,7 @@ def enable_entry(
     with _change(service) as session:
         bank = banks.get_bank(session, name)
         entry = banks.enable_entry(session, entry_id, bank=bank)
-        _audit(session, principal, "bank.entry.enable", bank.name, entry_id=entry_id)
+        audit_bank(session, principal, "bank.entry.enable", bank.name, entry_id=entry_id)
         result = entry_out(entry, bank.name)
     return result
 
@@ -336,7 +338,7 @@ def delete_entry(
     with _change(service) as session:
         bank = banks.get_bank(session, name)
         banks.delete_entry(session, entry_id, bank=bank)
-        _audit(session, principal, "bank.entry.delete", bank.name, entry_id=entry_id)
+        audit_bank(session, principal, "bank.entry.delete", bank.name, entry_id=entry_id)
     return EntryDeleted(id=entry_id)
 
 
@@ -382,7 +384,7 @@ def _import(
             signal_type=options["signal_type"],
             delimiter=options["delimiter"],
         )
-        _audit(
+        audit_bank(
             session,
             who,
             "bank.import",
@@ -511,7 +513,9 @@ def _prepare_export(
         get_signal_type(signal_type)
     with service.db.session(immediate=True) as session:
         bank = banks.get_bank(session, name)
-        _audit(session, who, "bank.export", bank.name, format=spec.name, signal_type=signal_type)
+        audit_bank(
+            session, who, "bank.export", bank.name, format=spec.name, signal_type=signal_type
+        )
         return bank.name
 
 

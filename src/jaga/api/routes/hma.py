@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 
 from jaga.api import hma_content as hc
 from jaga.api.context import ServiceContext
-from jaga.api.deps import actor, get_context, permission
+from jaga.api.deps import get_context, permission
 from jaga.api.errors import RequestTooLarge
 from jaga.api.hma_http import (
     BankCreate,
@@ -63,11 +63,11 @@ from jaga.api.hma_signals import (
     jaga_name,
     parse_value,
 )
+from jaga.api.routes.banks import audit_bank
 from jaga.api.uploads import read_limited
 from jaga.api.url_fetch import FetchFailed, FetchRefused, FetchTooLarge, fetch_url_async
 from jaga.errors import JagaError
 from jaga.signals.base import Signal
-from jaga.store import audit
 from jaga.store.models import Bank
 
 router = APIRouter(route_class=HmaRoute, tags=["hma"])
@@ -120,13 +120,7 @@ async def _in_session(
 
 
 def _audit(session: Session, principal: Any, action: str, bank: str, **details: Any) -> None:
-    audit.append(
-        session,
-        actor=actor(principal),
-        action=action,
-        target=f"bank:{bank}",
-        details={"via": "hma", **details},
-    )
+    audit_bank(session, principal, action, bank, via="hma", **details)
 
 
 async def _body(request: Request, limit: int) -> bytes:
