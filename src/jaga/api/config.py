@@ -50,6 +50,9 @@ class ServiceConfig:
     #: How often each process applies other processes' bank changes, and saves its snapshot.
     sync_interval_s: float = 1.0
     checkpoint_interval_s: float = 300.0
+    #: Change-feed rows older than this are pruned (every minute, by each server process); a
+    #: process or index snapshot further behind reloads from the store. 0 keeps them all.
+    change_retention_days: float = 7.0
     #: Run the actions outbox worker inside the server process (else run ``jaga worker``).
     in_process_worker: bool = True
     #: Seconds an authenticated key is trusted before it is looked up again (revocations made
@@ -76,6 +79,7 @@ _ENV = {
     "JAGA_RATE_LIMIT_BURST": "rate_limit_burst",
     "JAGA_SYNC_INTERVAL_S": "sync_interval_s",
     "JAGA_CHECKPOINT_INTERVAL_S": "checkpoint_interval_s",
+    "JAGA_CHANGE_RETENTION_DAYS": "change_retention_days",
     "JAGA_IN_PROCESS_WORKER": "in_process_worker",
     "JAGA_AUTH_CACHE_S": "auth_cache_s",
     "JAGA_HMA_ANONYMOUS_ROLE": "hma_anonymous_role",

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from jaga.api.config import ServiceConfig
@@ -24,10 +25,13 @@ from jaga.matching.matcher import MatchPolicy
 from jaga.media import DEFAULT_LIMITS
 from jaga.signals.hashing import HashOptions
 from jaga.store.db import Database, open_database
+from jaga.store.repo_changes import prune_changes
+from jaga.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
-_RELEASE_EVERY_S = 60.0
+#: How often each server process runs :meth:`ServiceContext.housekeeping`.
+_HOUSEKEEPING_EVERY_S = 60.0
 
 
 @dataclass
@@ -130,16 +134,30 @@ class ServiceContext:
         thread.start()
         self._threads.append(thread)
 
+    def housekeeping(self, now: datetime | None = None) -> tuple[int, int]:
+        """Periodic upkeep of the store, safe to run from every process at once: entries whose
+        ``disabled_until`` has passed are released (and announced on the change feed), and
+        feed rows older than ``change_retention_days`` are deleted so the feed does not grow
+        forever. A process or snapshot further behind than that reloads from the store.
+        Returns (entries released, feed rows pruned)."""
+        moment = now or utcnow()
+        with self.db.session() as session:
+            released = release_expired_disables(session, now=moment)
+            pruned = 0
+            if self.config.change_retention_days > 0:
+                horizon = moment - timedelta(days=self.config.change_retention_days)
+                pruned = prune_changes(session, before=horizon)
+        return released, pruned
+
     def _sync_loop(self) -> None:
-        last_release = 0.0
+        last_housekeeping = 0.0
         last_checkpoint = time.monotonic()
         while not self._stop.wait(self.config.sync_interval_s):
             try:
                 now = time.monotonic()
-                if now - last_release >= _RELEASE_EVERY_S:
-                    with self.db.session() as session:
-                        release_expired_disables(session)
-                    last_release = now
+                if now - last_housekeeping >= _HOUSEKEEPING_EVERY_S:
+                    self.housekeeping()
+                    last_housekeeping = now
                 self.matcher.sync()
                 if now - last_checkpoint >= self.config.checkpoint_interval_s:
                     self.matcher.checkpoint()
