@@ -129,6 +129,23 @@ def test_dihedral_and_exact_flags(media_tree: Path) -> None:
     ]
 
 
+def test_variants_flag_adds_the_named_query_variants(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_jpeg(7, (320, 240)))
+    plain = runner.invoke(app, ["hash", str(path), "--signal", "pdq"])
+    assert plain.exit_code == 0, plain.output
+    (record,) = _records(plain.stdout)
+    assert [s.get("variant", "") for s in record["signals"]] == [""]
+
+    result = runner.invoke(app, ["hash", str(path), "--signal", "pdq", "--variants"])
+    assert result.exit_code == 0, result.output
+    (record,) = _records(result.stdout)
+    names = [s.get("variant", "") for s in record["signals"]]
+    assert names[0] == ""
+    assert {"turn90", "turn180", "turn270", "mirror"} <= set(names)
+    assert all(s["type"] == "pdq" and len(s["hash"]) == 64 for s in record["signals"])
+
+
 def test_unknown_signal_type_is_a_usage_error(media_tree: Path) -> None:
     result = runner.invoke(app, ["hash", str(media_tree), "--signal", "pdq,photodna"])
     assert result.exit_code == 2

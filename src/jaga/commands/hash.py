@@ -46,6 +46,15 @@ def hash_command(
     dihedral: Annotated[
         bool, typer.Option("--dihedral", help="Also the 7 rotated/flipped PDQ hashes.")
     ] = False,
+    variants: Annotated[
+        bool,
+        typer.Option(
+            "--variants",
+            help="Also the PDQ signal variants that jaga scan and the API look up (turned back, "
+            "mirrored, centre crops, border trimmed, UI frame, rotation undone), each named in "
+            "'variant'; see docs/evaluation.md.",
+        ),
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write records here, not to stdout.")
     ] = None,
@@ -56,7 +65,10 @@ def hash_command(
     """
     try:
         options = HashOptions(
-            signal_types=parse_signal_types(signal), exact=exact, dihedral=dihedral
+            signal_types=parse_signal_types(signal),
+            exact=exact,
+            dihedral=dihedral,
+            variants=variants,
         )
     except JagaError as error:
         raise typer.BadParameter(str(error), param_hint="--signal") from None
