@@ -303,17 +303,20 @@ def pdq_hex() -> Callable[[bytes], str]:
 
 @dataclass
 class MediaHost:
-    """An HTTP server on 127.0.0.2 serving ``files`` and redirects (``redirects[path] = url``)."""
+    """An HTTP server on 127.0.0.2 serving ``files`` and redirects (``redirects[path] = url``),
+    each file with its ``content_types[path]`` or ``application/octet-stream``."""
 
     base: str
     files: dict[str, bytes]
     redirects: dict[str, str]
+    content_types: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
 def media_host() -> Iterator[MediaHost]:
     files: dict[str, bytes] = {}
     redirects: dict[str, str] = {}
+    content_types: dict[str, str] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -330,7 +333,8 @@ def media_host() -> Iterator[MediaHost]:
                 self.end_headers()
                 return
             self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
+            kind = content_types.get(self.path, "application/octet-stream")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -342,7 +346,8 @@ def media_host() -> Iterator[MediaHost]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield MediaHost(f"http://{MEDIA_HOST}:{httpd.server_address[1]}", files, redirects)
+        base = f"http://{MEDIA_HOST}:{httpd.server_address[1]}"
+        yield MediaHost(base, files, redirects, content_types)
     finally:
         httpd.shutdown()
         httpd.server_close()

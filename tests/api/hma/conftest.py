@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -104,42 +103,22 @@ def media() -> dict[str, bytes]:
 
 
 @dataclass
-class MediaHost:
+class HmaMedia:
+    """Where the generated media are served (``base``), and the files by name."""
+
     base: str
     files: dict[str, bytes]
 
 
 @pytest.fixture(scope="session")
-def hma_media(media: dict[str, bytes]) -> Iterator[MediaHost]:
-    """The generated media over HTTP on 127.0.0.2 (a stand-in for a public media host)."""
+def hma_media(media: dict[str, bytes], media_host: Any) -> HmaMedia:
+    """The generated media over HTTP on 127.0.0.2 (a stand-in for a public media host), with
+    the Content-Type a media server would give them: tests/api's ``media_host`` serves them."""
     types = {".png": "image/png", ".mp4": "video/mp4", ".txt": "text/plain"}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            name = self.path.lstrip("/")
-            body = media.get(name)
-            if body is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", types[Path(name).suffix])
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer((MEDIA_HOST, 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield MediaHost(f"http://{MEDIA_HOST}:{httpd.server_address[1]}", media)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    for name, body in media.items():
+        media_host.files[f"/{name}"] = body
+        media_host.content_types[f"/{name}"] = types[Path(name).suffix]
+    return HmaMedia(media_host.base, media)
 
 
 # -- servers -------------------------------------------------------------------------------------
@@ -252,7 +231,7 @@ def load_fixture(name: str) -> dict[str, Any]:
     return data
 
 
-def media_variables(host: MediaHost) -> dict[str, Any]:
+def media_variables(host: HmaMedia) -> dict[str, Any]:
     """Variables the fixtures use: the media host, and digests of the generated files (MD5s of
     PNG and MP4 bytes depend on the encoder build, so they are not recorded)."""
     values: dict[str, Any] = {
@@ -376,7 +355,7 @@ def reset_banks(client: httpx.Client) -> None:
 
 @pytest.fixture
 def replay_fixture(
-    hma_media: MediaHost,
+    hma_media: HmaMedia,
 ) -> Callable[[httpx.Client, str], dict[str, Any]]:
     """``replay_fixture(client, "banks.json")`` empties the server and replays that fixture."""
 
