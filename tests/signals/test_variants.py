@@ -403,3 +403,24 @@ def test_turns_are_hashed_on_the_small_copy_when_it_does_not_drift() -> None:
     mirror = next(v for v in variants if v.name == "mirror")
     gap = distance(mirror.value, pdq_hash(original)[0])
     assert 0 < gap <= VARIANT_THRESHOLD
+
+
+def test_orientation_views_are_pillows_transposes() -> None:
+    """The turns are NumPy views hashed in place; each must be the image Pillow's transpose of
+    the same name gives, or turned-back uploads would not line up with the bank's hash."""
+    from jaga.signals.variants import _ORIENTATIONS
+
+    pillow = {
+        "turn90": Image.Transpose.ROTATE_90,
+        "turn180": Image.Transpose.ROTATE_180,
+        "turn270": Image.Transpose.ROTATE_270,
+        "mirror": Image.Transpose.FLIP_LEFT_RIGHT,
+        "flip": Image.Transpose.FLIP_TOP_BOTTOM,
+        "transpose": Image.Transpose.TRANSPOSE,
+        "transverse": Image.Transpose.TRANSVERSE,
+    }
+    rgb = texture(9, 37, 53)
+    assert set(_ORIENTATIONS) == set(pillow)
+    for name, view in _ORIENTATIONS.items():
+        expected = np.asarray(Image.fromarray(rgb).transpose(pillow[name]))
+        assert np.array_equal(view(rgb), expected), name

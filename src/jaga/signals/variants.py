@@ -85,22 +85,11 @@ _SHRINK_DRIFT: Final = 20
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
 
-#: Query-side orientations, made for real by Pillow on the small copy. Each matches what PDQ's
-#: dihedral shortcut calls (in order) rot90, rot180, rot270, flipy, flipx, flip_plus1 and
-#: flip_minus1, without its inexactness.
-_ORIENTATIONS: Final = {
-    "turn90": Image.Transpose.ROTATE_90,
-    "turn180": Image.Transpose.ROTATE_180,
-    "turn270": Image.Transpose.ROTATE_270,
-    "mirror": Image.Transpose.FLIP_LEFT_RIGHT,
-    "flip": Image.Transpose.FLIP_TOP_BOTTOM,
-    "transpose": Image.Transpose.TRANSPOSE,
-    "transverse": Image.Transpose.TRANSVERSE,
-}
-
-
-#: The same orientations as NumPy views (no copy: the PDQ core reads strided pixels).
-_ORIENTATION_VIEWS: Final[dict[str, Callable[[U8], U8]]] = {
+#: Query-side orientations: the upload turned or mirrored for real, as NumPy views (no copy: the
+#: PDQ core reads strided pixels; each equals Pillow's transpose of the same name, ROTATE_90 ...
+#: TRANSVERSE). Each matches what PDQ's dihedral shortcut calls (in order) rot90, rot180, rot270,
+#: flipy, flipx, flip_plus1 and flip_minus1, without its inexactness.
+_ORIENTATIONS: Final[dict[str, Callable[[U8], U8]]] = {
     "turn90": lambda a: np.rot90(a, 1),
     "turn180": lambda a: np.rot90(a, 2),
     "turn270": lambda a: np.rot90(a, 3),
@@ -356,7 +345,7 @@ class _Views:
         """``small`` (or with ``full`` the working copy) turned or flipped (see
         :data:`_ORIENTATIONS`; hashing every image's turns at working size would cost four
         times as much, for the one photo in eighty that :meth:`drifts_when_shrunk` catches)."""
-        return _ORIENTATION_VIEWS[name](self.work if full else self.small)
+        return _ORIENTATIONS[name](self.work if full else self.small)
 
     def drifts_when_shrunk(self, plain: bytes) -> bool:
         """Whether the PDQ of ``small`` lies more than :data:`_SHRINK_DRIFT` bits from the
