@@ -754,8 +754,9 @@ static PyObject *py_hash_frame(PyObject *self, PyObject *rgb) {
 
 static PyMethodDef methods[] = {
     {"hash", py_hash, METH_O,
-     "hash(rgb, /) -> (bytes, int)\n\nPDQ hash (32 bytes) and quality (0-100) of a C-contiguous "
-     "(height, width, 3) uint8 array, equal to the pdqhash binding's compute()."},
+     "hash(rgb, /) -> (bytes, int)\n\nPDQ hash (32 bytes) and quality (0-100) of a "
+     "(height, width, 3) uint8 array (any row and pixel strides; R, G, B adjacent), equal to the "
+     "pdqhash binding's compute()."},
     {"hash_dihedral", py_hash_dihedral, METH_O,
      "hash_dihedral(rgb, /) -> (tuple[bytes, ...], int)\n\nThe eight dihedral PDQ hashes "
      "(original, rot90, rot180, rot270, flipX, flipY, flipPlus1, flipMinus1) and the quality, "
