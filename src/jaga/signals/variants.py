@@ -56,6 +56,7 @@ from jaga.signals.pdq import (
     PDQ_MIN_QUALITY,
     PDQ_THRESHOLD,
     InvalidPixels,
+    PdqSignalType,
     pdq_hash,
     pdq_hash_dihedral,
 )
@@ -81,6 +82,7 @@ _ROTATION_SIDE: Final = 256
 #: Above this many bits between the PDQ of the small copy and of the full pixels, the upload's
 #: turns are hashed at working size (the small copy aliases; see ``drifts_when_shrunk``).
 _SHRINK_DRIFT: Final = 20
+_PDQ: Final = PdqSignalType()
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -354,7 +356,7 @@ class _Views:
         if self.small_picture is self.picture:
             return False
         value, _ = pdq_hash(self.small)
-        return _hamming(value, plain) > _SHRINK_DRIFT
+        return _PDQ.distance(value, plain) > _SHRINK_DRIFT
 
     def corner_patches(self) -> U8:
         """The four 3x3 corner patches of ``small`` (without converting all of it)."""
@@ -378,10 +380,6 @@ class _Views:
         if side <= 0:
             return central_crop(self.work, fraction)
         return _canonical_crop(self.canon, fraction, side)
-
-
-def _hamming(a: bytes, b: bytes) -> int:
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
 def _canonical_crop(picture: Image.Image, fraction: float, side: int) -> U8:
