@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from jaga.api.config import load_config
 from jaga.api.context import ServiceContext
 from jaga.banks import service
@@ -75,3 +77,10 @@ def test_a_retention_of_zero_keeps_the_whole_feed(tmp_path: Path) -> None:
             assert changes_since(session, 0) != []
     finally:
         context.db.close()
+
+
+def test_a_malformed_retention_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    from jaga.api.config import ConfigError
+
+    with pytest.raises(ConfigError, match="change_retention_days"):
+        load_config(env={"JAGA_HOME": str(tmp_path), "JAGA_CHANGE_RETENTION_DAYS": "a week"})
